@@ -1,0 +1,169 @@
+// How an inlined call chain is read back from DWARF.
+//
+// For a pc inside `helper` inlined into `caller` (itself out of line), the DIE tree is:
+//
+//   DW_TAG_compile_unit                       comp_dir, line table
+//     DW_TAG_subprogram  caller               the code we are in, physically
+//       DW_TAG_lexical_block                  (any number of these, ignored)
+//         DW_TAG_inlined_subroutine  helper   DW_AT_call_file / DW_AT_call_line: where in
+//                                             `caller` the call to helper was written
+//           ...pc is in here...
+//
+// The line table gives the innermost position (a line of helper). Walking outwards, each
+// inlined_subroutine contributes one frame at the current position, and its call_file/call_line
+// become the position of the next frame out; the first subprogram ends the walk.
+//
+// dwarf_getscopes finds the innermost scope, but past the first inlined instance it continues
+// with the scopes of the *abstract* definition (the inline function's namespace), not with the
+// caller. So, as eu-addr2line -i does, we take only its innermost DIE and re-walk the concrete
+// tree with dwarf_getscopes_die.
+#include "inline_frames.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "demangle.h"
+
+namespace heapline::analysis {
+namespace {
+
+struct Position {
+  std::string file;
+  uint32_t line = 0;
+  uint32_t column = 0;
+};
+
+// Line-table and call_file names can be relative to the CU's compilation directory (DWARF 4
+// include_directories, or a relative source path on the command line).
+std::string absolute_source_path(Dwarf_Die* cu, const char* name) {
+  if (name == nullptr || *name == '\0') return {};
+  std::filesystem::path path(name);
+  if (path.is_relative()) {
+    Dwarf_Attribute attr;
+    if (const char* comp_dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr))) {
+      path = std::filesystem::path(comp_dir) / path;
+    }
+  }
+  return path.lexically_normal().string();
+}
+
+Position line_table_position(Dwarf_Die* cu, Dwarf_Addr pc) {
+  Position position;
+  Dwarf_Line* line = dwarf_getsrc_die(cu, pc);
+  if (line == nullptr) return position;
+  int number = 0;
+  int column = 0;
+  if (dwarf_lineno(line, &number) == 0 && number > 0) position.line = number;
+  if (dwarf_linecol(line, &column) == 0 && column > 0) position.column = column;
+  position.file = absolute_source_path(cu, dwarf_linesrc(line, nullptr, nullptr));
+  return position;
+}
+
+uint32_t udata_or_zero(Dwarf_Die* die, unsigned int name) {
+  Dwarf_Attribute attr;
+  Dwarf_Word value = 0;
+  if (dwarf_formudata(dwarf_attr(die, name, &attr), &value) != 0) return 0;
+  return static_cast<uint32_t>(value);
+}
+
+// Where the inlined instance `inlined` was called from, in its caller's source.
+Position call_site_position(Dwarf_Die* inlined) {
+  Position position;
+  position.line = udata_or_zero(inlined, DW_AT_call_line);
+  position.column = udata_or_zero(inlined, DW_AT_call_column);
+
+  Dwarf_Attribute attr;
+  Dwarf_Word file_index = 0;
+  Dwarf_Die cu;
+  Dwarf_Files* files = nullptr;
+  size_t file_count = 0;
+  if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_file, &attr), &file_index) == 0 &&
+      dwarf_diecu(inlined, &cu, nullptr, nullptr) != nullptr &&
+      dwarf_getsrcfiles(&cu, &files, &file_count) == 0 && file_index < file_count) {
+    position.file = absolute_source_path(&cu, dwarf_filesrc(files, file_index, nullptr, nullptr));
+  }
+  return position;
+}
+
+// dwarf_attr_integrate follows DW_AT_abstract_origin (inlined and out-of-line instances of an
+// inline function) and DW_AT_specification (C++ definitions of declarations made in a class or
+// namespace), which is where the names actually live.
+std::string function_name(Dwarf_Die* function) {
+  Dwarf_Attribute attr;
+  for (unsigned int name : {DW_AT_linkage_name, DW_AT_MIPS_linkage_name}) {
+    if (const char* linkage = dwarf_formstring(dwarf_attr_integrate(function, name, &attr))) {
+      return demangle(linkage);
+    }
+  }
+  const char* plain = dwarf_formstring(dwarf_attr_integrate(function, DW_AT_name, &attr));
+  return plain != nullptr ? plain : "";
+}
+
+SourceFrame make_frame(std::string function, const Position& position, bool inlined) {
+  SourceFrame frame;
+  frame.function = std::move(function);
+  frame.file = position.file;
+  frame.line = position.line;
+  frame.column = position.column;
+  frame.inlined = inlined;
+  return frame;
+}
+
+// libdw hands out scope arrays allocated with malloc.
+struct FreeDeleter {
+  void operator()(Dwarf_Die* dies) const { std::free(dies); }
+};
+using ScopeArray = std::unique_ptr<Dwarf_Die[], FreeDeleter>;
+
+// The concrete scope chain around `pc`, innermost first (see the file comment); `depth` is 0
+// when no scope covers pc.
+ScopeArray concrete_scope_chain(Dwarf_Die* cu, Dwarf_Addr pc, int& depth) {
+  depth = 0;
+  Dwarf_Die* raw = nullptr;
+  const int count = dwarf_getscopes(cu, pc, &raw);
+  ScopeArray scopes(raw);
+  if (count <= 0) return nullptr;
+  Dwarf_Die innermost = scopes[0];
+  raw = nullptr;
+  const int chain_depth = dwarf_getscopes_die(&innermost, &raw);
+  ScopeArray chain(raw);
+  if (chain_depth <= 0) return nullptr;
+  depth = chain_depth;
+  return chain;
+}
+
+}  // namespace
+
+std::vector<SourceFrame> inline_frames(Dwfl_Module* module, Dwarf_Addr dwfl_addr) {
+  Dwarf_Addr bias = 0;
+  Dwarf_Die* cu = dwfl_module_addrdie(module, dwfl_addr, &bias);
+  if (cu == nullptr) return {};
+  const Dwarf_Addr pc = dwfl_addr - bias;  // address as the DWARF (maybe a .debug file) has it
+
+  std::vector<SourceFrame> frames;
+  Position here = line_table_position(cu, pc);
+  int depth = 0;
+  const ScopeArray chain = concrete_scope_chain(cu, pc, depth);
+  for (int i = 0; i < depth; ++i) {
+    Dwarf_Die* scope = &chain[i];
+    const int tag = dwarf_tag(scope);
+    if (tag == DW_TAG_inlined_subroutine) {
+      frames.push_back(make_frame(function_name(scope), here, /*inlined=*/true));
+      here = call_site_position(scope);
+    } else if (tag == DW_TAG_subprogram) {
+      frames.push_back(make_frame(function_name(scope), here, /*inlined=*/false));
+      return frames;
+    }
+  }
+  // No enclosing subprogram (code outside any function DIE, or a truncated tree): still end
+  // with the physical frame, nameless so the caller asks the symbol table.
+  frames.push_back(make_frame("", here, /*inlined=*/false));
+  return frames;
+}
+
+}  // namespace heapline::analysis

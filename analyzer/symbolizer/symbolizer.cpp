@@ -1,0 +1,94 @@
+// Symbolizer: the two caches and the fallback chain DWARF -> symbol table -> module+offset.
+// Opening files and reading DWARF live in module_debug_info.cpp and inline_frames.cpp.
+#include "symbolizer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <utility>
+
+#include "inline_frames.h"
+#include "module_debug_info.h"
+
+namespace heapline::analysis {
+namespace {
+
+// "<basename>+0x<hex vaddr>": what perf and pprof print for an address nobody can name, and
+// enough for a human to run addr2line by hand once the right binary is found.
+std::string module_offset_name(const std::string& basename, uint64_t elf_vaddr) {
+  char hex[2 + 16 + 1];
+  std::snprintf(hex, sizeof hex, "0x%" PRIx64, elf_vaddr);
+  return basename + "+" + hex;
+}
+
+std::string basename_of(const std::string& path) {
+  std::string base = std::filesystem::path(path).filename().string();
+  if (!base.empty()) return base;
+  return path.empty() ? std::string("unknown") : path;
+}
+
+}  // namespace
+
+Symbolizer::Symbolizer(SymbolizerOptions options) : options_(std::move(options)) {}
+
+// Out of line: ModuleDebugInfo is only complete here.
+Symbolizer::~Symbolizer() = default;
+
+const std::vector<SourceFrame>& Symbolizer::symbolize(const ModuleIdentity& module,
+                                                      uint64_t elf_vaddr) {
+  ModuleEntry& entry = module_entry(module);
+  auto found = entry.frames_by_address.find(elf_vaddr);
+  if (found != entry.frames_by_address.end()) return found->second;
+  // Resolve before inserting: if resolve() throws, no empty vector is left in the cache.
+  std::vector<SourceFrame> frames = resolve(entry, elf_vaddr);
+  ++stats_.addresses_resolved;
+  return entry.frames_by_address.emplace(elf_vaddr, std::move(frames)).first->second;
+}
+
+Symbolizer::ModuleEntry& Symbolizer::module_entry(const ModuleIdentity& module) {
+  std::string key = module.path;
+  key += '\0';  // cannot occur in a path, so (path, build_id) pairs never collide
+  key += module.build_id;
+  auto found = modules_.find(key);
+  if (found != modules_.end()) return found->second;
+
+  ModuleEntry entry;
+  entry.basename = basename_of(module.path);
+  ModuleDebugInfo::OpenResult opened = ModuleDebugInfo::open(module, options_);
+  entry.debug_info = std::move(opened.module);
+  for (std::string& warning : opened.warnings) warn(std::move(warning));
+  ++stats_.modules_opened;
+  return modules_.emplace(std::move(key), std::move(entry)).first->second;
+}
+
+std::vector<SourceFrame> Symbolizer::resolve(const ModuleEntry& entry, uint64_t elf_vaddr) const {
+  const ModuleDebugInfo* info = entry.debug_info.get();
+  const std::optional<Dwarf_Addr> address =
+      info != nullptr ? info->dwfl_address(elf_vaddr) : std::nullopt;
+  if (!address) {
+    SourceFrame unknown;
+    unknown.function = module_offset_name(entry.basename, elf_vaddr);
+    return {unknown};
+  }
+
+  std::vector<SourceFrame> frames;
+  if (info->has_dwarf()) frames = inline_frames(info->module(), *address);
+  if (frames.empty()) frames.emplace_back();  // no CU covers it: symbol table only
+  // Only the physical (last) frame can fall back to the symbol table: inlined code has no
+  // symbol of its own, the symbol covering it is the caller's.
+  SourceFrame& physical = frames.back();
+  if (physical.function.empty()) physical.function = info->symbol_name(*address);
+  if (physical.function.empty()) physical.function = module_offset_name(entry.basename, elf_vaddr);
+  return frames;
+}
+
+void Symbolizer::warn(std::string message) {
+  if (!warned_.insert(message).second) return;
+  spdlog::warn("symbolizer: {}", message);
+  warnings_.push_back(std::move(message));
+}
+
+}  // namespace heapline::analysis

@@ -1,0 +1,90 @@
+// Symbolizer: turns (module, ELF virtual address) into source frames, inlined frames included.
+//
+// The recorder writes raw addresses plus the identity of each loaded module (path, build-id);
+// this class is the only place in heapline that reads DWARF. Everything is cached: a module is
+// opened once, an address is symbolized once, so symbolizing every frame of every stack of a
+// long trace costs one libdw lookup per distinct pc.
+//
+// Not thread-safe: one Symbolizer per analysis thread (libdw handles are not shareable anyway).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace heapline::analysis {
+
+struct SourceFrame {
+  std::string function;  // demangled (abi::__cxa_demangle), or symbol-table name, or "" if unknown
+  std::string file;      // absolute path when DWARF gives comp_dir + relative name; "" if unknown
+  uint32_t line = 0;     // 0 if unknown
+  uint32_t column = 0;
+  bool inlined = false;  // true for a frame that exists only because of inlining
+};
+
+struct ModuleIdentity {
+  std::string path;      // path of the ELF as it was loaded in the target
+  std::string build_id;  // lowercase hex of NT_GNU_BUILD_ID, may be empty
+};
+
+struct SymbolizerOptions {
+  // Roots of separate debug-info trees, searched as <root>/.build-id/xx/rest.debug and as
+  // <root>/<dir of module>/<debuglink name>. Tests point this at a temporary directory.
+  std::vector<std::string> debug_roots = {"/usr/lib/debug"};
+};
+
+class ModuleDebugInfo;  // one opened ELF (+ its separate debug file), see module_debug_info.h
+
+class Symbolizer {
+ public:
+  explicit Symbolizer(SymbolizerOptions options = {});
+  ~Symbolizer();
+  Symbolizer(const Symbolizer&) = delete;
+  Symbolizer& operator=(const Symbolizer&) = delete;
+
+  // elf_vaddr is an address in the ELF's own virtual address space (runtime pc minus the module's
+  // load bias; the CALLER has already subtracted 1 from return addresses).
+  // Returns the frames for that address, innermost first: for an address inside code inlined into
+  // f, the first frame(s) are the inlined function(s) (inlined=true) with their file:line, and the
+  // last frame is f itself (inlined=false) whose line is the line of the call site of the outermost
+  // inlined call. Never empty: a module without debug info yields the ELF symbol-table name (with
+  // file empty), and an unknown address/missing module yields function = "<basename>+0x<hex vaddr>".
+  // The reference stays valid for the Symbolizer's lifetime.
+  const std::vector<SourceFrame>& symbolize(const ModuleIdentity& module, uint64_t elf_vaddr);
+
+  // Non-fatal problems met so far (module missing on disk, build-id mismatch, no debug info), one
+  // line each, deduplicated, for the report to show.
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+  // Cache counters, so tests (and a --verbose report) can see that the caches work.
+  struct Stats {
+    size_t modules_opened = 0;       // distinct (path, build_id) pairs opened
+    size_t addresses_resolved = 0;   // distinct (module, address) pairs looked up in libdw
+  };
+  Stats stats() const { return stats_; }
+
+ private:
+  // Per module: the opened debug info (null when no usable file was found) and the address cache.
+  // Node-based maps keep the returned vector references stable across rehashing.
+  struct ModuleEntry {
+    std::unique_ptr<ModuleDebugInfo> debug_info;
+    std::string basename;
+    std::unordered_map<uint64_t, std::vector<SourceFrame>> frames_by_address;
+  };
+
+  ModuleEntry& module_entry(const ModuleIdentity& module);
+  std::vector<SourceFrame> resolve(const ModuleEntry& entry, uint64_t elf_vaddr) const;
+  void warn(std::string message);
+
+  SymbolizerOptions options_;
+  std::unordered_map<std::string, ModuleEntry> modules_;  // key: path + '\0' + build_id
+  std::vector<std::string> warnings_;
+  std::unordered_set<std::string> warned_;
+  Stats stats_;
+};
+
+}  // namespace heapline::analysis

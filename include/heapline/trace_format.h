@@ -1,0 +1,196 @@
+// heapline trace format, version 1: the one contract between the recorder (preload/) and the
+// analyzer (analyzer/). Standard library only. docs/trace-format.md describes it byte by byte.
+//
+// A trace file is three regions:
+//
+//   offset 0            ring_offset                     data_offset
+//   +------------------+--------------------------------+---------------------------------+
+//   | FileHeader (4 KiB)| ring: chunk_count x chunk_size | compressed frames, appended ... |
+//   +------------------+--------------------------------+---------------------------------+
+//
+// Threads append records to chunks of the ring, which is mapped MAP_SHARED: a record is in the
+// page cache, and so survives SIGKILL, the moment its chunk's `used` counter is published. The
+// recorder's drain thread compresses sealed chunks (zstd) into frames appended after the ring and
+// then frees the chunk for reuse. A reader takes every frame plus every chunk still in the ring
+// whose sequence number no frame holds; a chunk is a self-contained run of records of one thread
+// in time order, so the reader merges chunks by timestamp.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace heapline::format {
+
+inline constexpr char kFileMagic[8] = {'H', 'E', 'A', 'P', 'L', 'N', 'T', 'R'};
+inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kFileHeaderSize = 4096;
+inline constexpr uint32_t kChunkMagic = 0x4B484C48;  // "HLHK" little-endian
+inline constexpr uint32_t kFrameMagic = 0x46484C48;  // "HLHF" little-endian
+
+// ---------------------------------------------------------------------------------------------
+// File header: written once by the recorder when it creates the file; `data_end` is advanced by
+// the drain thread after each frame is fully written (a hint; readers also scan frame by frame).
+struct FileHeader {
+  char magic[8];
+  uint32_t version;
+  uint32_t header_size;         // kFileHeaderSize
+  uint32_t chunk_size;          // bytes per ring chunk, including its ChunkHeader
+  uint32_t chunk_count;         // chunks in the ring
+  uint64_t ring_offset;         // file offset of chunk 0
+  uint64_t data_offset;         // file offset of the first compressed frame
+  uint64_t data_end;            // file offset after the last complete frame (atomic in the mmap)
+  uint32_t pid;
+  uint32_t ppid;
+  uint64_t start_realtime_ns;   // CLOCK_REALTIME at start; record timestamps are relative to start
+  uint64_t start_monotonic_ns;  // CLOCK_MONOTONIC at start
+  uint32_t flags;               // reserved, 0
+  uint32_t reserved;
+};
+static_assert(sizeof(FileHeader) == 80);
+
+// ---------------------------------------------------------------------------------------------
+// Ring chunk. The owning thread writes records after the header and publishes `used` (bytes of
+// whole records) with a release store after each record, so a reader never sees half a record.
+enum class ChunkState : uint32_t {
+  kFree = 0,     // never used, or drained: contents already in a frame (or never written)
+  kOwned = 1,    // a thread is appending to it
+  kSealed = 2,   // full or its thread exited; waiting for the drain thread
+};
+
+struct ChunkHeader {
+  uint32_t magic;                 // kChunkMagic once the chunk was ever owned
+  std::atomic<uint32_t> state;    // ChunkState
+  uint64_t seq;                   // unique, increasing per acquisition, starts at 1
+  uint32_t tid;                   // kernel thread id of the writer
+  std::atomic<uint32_t> used;     // bytes of complete records after the header
+  uint64_t base_time_ns;          // timestamps in the chunk are deltas from this
+  uint64_t reserved[4];
+};
+static_assert(sizeof(ChunkHeader) == 64);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+
+// ---------------------------------------------------------------------------------------------
+// Compressed frame: one drained chunk. Followed by `compressed_size` bytes of one zstd frame
+// (with zstd's content checksum) that decompresses to `raw_size` bytes of records.
+struct FrameHeader {
+  uint32_t magic;            // kFrameMagic
+  uint32_t tid;
+  uint64_t seq;
+  uint64_t base_time_ns;
+  uint32_t raw_size;
+  uint32_t compressed_size;
+  uint32_t header_checksum;  // frame_header_checksum() over the fields above
+  uint32_t reserved;
+};
+static_assert(sizeof(FrameHeader) == 40);
+
+// FNV-1a over the header bytes before header_checksum: cheap, and catches a torn header.
+inline uint32_t frame_header_checksum(const FrameHeader& h) {
+  const auto* p = reinterpret_cast<const unsigned char*>(&h);
+  uint32_t x = 2166136261u;
+  for (size_t i = 0; i < offsetof(FrameHeader, header_checksum); ++i) x = (x ^ p[i]) * 16777619u;
+  return x;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records. Each starts with a kind byte and a varint time delta (ns since the previous record of
+// the same chunk, the first one since the chunk's base_time_ns), then the kind's fields, all
+// unsigned LEB128 varints unless said otherwise. "str" is a varint length then bytes. "zz" is a
+// zigzag-encoded signed varint delta.
+enum class RecordKind : uint8_t {
+  kAlloc = 1,         // api u8, size, address (zz vs previous address in chunk), stack_id
+  kFree = 2,          // api u8, address (zz vs previous address in chunk)
+  kStack = 3,         // stack_id, frame_count, frames (first absolute, then zz vs previous frame)
+  kModuleLoad = 4,    // module_id, load_bias, path str, build_id str (raw bytes), segment_count,
+                      //   segments: (vaddr, memsz, flags) each
+  kModuleUnload = 5,  // module_id
+  kProcess = 6,       // pid, ppid, exe str, argc, argv strs
+  kThreadName = 7,    // tid, name str
+  kRss = 8,           // rss_bytes
+  kExit = 9,          // ExitKind u8, status (zz)
+  kExec = 10,         // path str (the exec that is about to happen)
+  kFork = 11,         // child pid (written by the parent)
+  kLost = 12,         // allocations, frees not recorded since the last kLost (reentrancy, ...)
+};
+inline constexpr uint8_t kMaxRecordKind = 12;
+
+// Which function an allocation or free came through.
+enum class AllocApi : uint8_t {
+  kMalloc = 0, kCalloc, kRealloc, kReallocArray, kPosixMemalign, kAlignedAlloc, kMemalign,
+  kValloc, kPvalloc, kNew, kNewArray, kFree, kDelete, kDeleteArray, kMmap, kMunmap,
+  kCount
+};
+
+enum class ExitKind : uint8_t {
+  kExit = 1,        // exit() or return from main: status is the exit status
+  kUnderscoreExit,  // _exit() / _Exit()
+  kSignal,          // reserved: killed by a signal (status = signal number)
+};
+
+inline constexpr uint32_t kMaxStackDepth = 256;
+// An upper bound on any record's encoded size except strings; the writer reserves this much.
+inline constexpr size_t kMaxVarintSize = 10;
+inline constexpr size_t max_stack_record_size(size_t frames) {
+  return 1 + 3 * kMaxVarintSize + frames * kMaxVarintSize;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Varint helpers shared by writer and reader, so the encoding is spelled in exactly one place.
+inline uint8_t* put_varint(uint8_t* out, uint64_t v) {
+  while (v >= 0x80) {
+    *out++ = static_cast<uint8_t>(v) | 0x80;
+    v >>= 7;
+  }
+  *out++ = static_cast<uint8_t>(v);
+  return out;
+}
+inline uint64_t zigzag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+inline int64_t unzigzag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
+
+// Bounds-checked decoding cursor: any read past the end or malformed varint sets `ok` to false and
+// returns 0, so a reader of a torn or hostile chunk stops cleanly instead of crashing.
+struct Cursor {
+  const uint8_t* p;
+  const uint8_t* end;
+  bool ok = true;
+
+  size_t remaining() const { return static_cast<size_t>(end - p); }
+  uint8_t byte() {
+    if (p >= end) return fail();
+    return *p++;
+  }
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p >= end) return fail();
+      const uint8_t b = *p++;
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    return fail();
+  }
+  std::string_view str(size_t max_len = 1 << 20) {
+    const uint64_t n = varint();
+    if (!ok || n > remaining() || n > max_len) {
+      fail();
+      return {};
+    }
+    std::string_view s(reinterpret_cast<const char*>(p), n);
+    p += n;
+    return s;
+  }
+  uint8_t fail() {
+    ok = false;
+    p = end;
+    return 0;
+  }
+};
+
+inline bool header_is_valid(const FileHeader& h) {
+  return std::memcmp(h.magic, kFileMagic, sizeof kFileMagic) == 0;
+}
+
+}  // namespace heapline::format

@@ -1,0 +1,144 @@
+// operator new and delete in every form the C++ runtime defines (plain, array, nothrow, sized,
+// aligned). Each forwards to libstdc++'s own operator (resolved by mangled name in
+// real_functions.cpp), which then calls malloc/free: those nested calls see the guard and are not
+// recorded, so one `new` is one event, recorded as the outer call. Exceptions (std::bad_alloc)
+// come from the real operator and propagate exactly as they would without heapline.
+#include <new>
+
+#include "bootstrap_pool.h"
+#include "lifecycle.h"
+#include "real_functions.h"
+#include "recorder.h"
+
+#define HEAPLINE_EXPORT __attribute__((visibility("default")))
+
+using heapline::format::AllocApi;
+namespace hp = heapline::preload;
+
+namespace {
+
+void ensure_real() {
+  if (!hp::real_functions_ready()) hp::resolve_real_functions();
+}
+
+void* new_impl(size_t size, AllocApi api, void* (*real_new)(size_t)) {
+  hp::HookScope scope;
+  ensure_real();
+  void* p = real_new(size);
+  if (scope.may_record()) hp::record_alloc(p, size, api);
+  return p;
+}
+
+void* new_aligned_impl(size_t size, size_t alignment, AllocApi api,
+                       void* (*real_new)(size_t, size_t)) {
+  hp::HookScope scope;
+  ensure_real();
+  void* p = real_new(size, alignment);
+  if (scope.may_record()) hp::record_alloc(p, size, api);
+  return p;
+}
+
+void delete_impl(void* p, AllocApi api, void (*real_delete)(void*)) {
+  if (!p || heapline::preload::bootstrap_pool::owns(p)) return;
+  hp::HookScope scope;
+  ensure_real();
+  if (scope.may_record()) hp::record_free(p, api);
+  real_delete(p);
+}
+
+void delete_aligned_impl(void* p, size_t alignment, AllocApi api,
+                         void (*real_delete)(void*, size_t)) {
+  if (!p) return;
+  hp::HookScope scope;
+  ensure_real();
+  if (scope.may_record()) hp::record_free(p, api);
+  real_delete(p, alignment);
+}
+
+}  // namespace
+
+HEAPLINE_EXPORT void* operator new(size_t size) {
+  ensure_real();
+  return new_impl(size, AllocApi::kNew, hp::real.op_new);
+}
+HEAPLINE_EXPORT void* operator new[](size_t size) {
+  ensure_real();
+  return new_impl(size, AllocApi::kNewArray, hp::real.op_new_array);
+}
+HEAPLINE_EXPORT void* operator new(size_t size, const std::nothrow_t&) noexcept {
+  ensure_real();
+  try {
+    return new_impl(size, AllocApi::kNew, hp::real.op_new);
+  } catch (...) {
+    return nullptr;
+  }
+}
+HEAPLINE_EXPORT void* operator new[](size_t size, const std::nothrow_t&) noexcept {
+  ensure_real();
+  try {
+    return new_impl(size, AllocApi::kNewArray, hp::real.op_new_array);
+  } catch (...) {
+    return nullptr;
+  }
+}
+HEAPLINE_EXPORT void* operator new(size_t size, std::align_val_t al) {
+  ensure_real();
+  return new_aligned_impl(size, static_cast<size_t>(al), AllocApi::kNew, hp::real.op_new_aligned);
+}
+HEAPLINE_EXPORT void* operator new[](size_t size, std::align_val_t al) {
+  ensure_real();
+  return new_aligned_impl(size, static_cast<size_t>(al), AllocApi::kNewArray,
+                          hp::real.op_new_array_aligned);
+}
+HEAPLINE_EXPORT void* operator new(size_t size, std::align_val_t al, const std::nothrow_t&) noexcept {
+  ensure_real();
+  try {
+    return new_aligned_impl(size, static_cast<size_t>(al), AllocApi::kNew, hp::real.op_new_aligned);
+  } catch (...) {
+    return nullptr;
+  }
+}
+HEAPLINE_EXPORT void* operator new[](size_t size, std::align_val_t al, const std::nothrow_t&) noexcept {
+  ensure_real();
+  try {
+    return new_aligned_impl(size, static_cast<size_t>(al), AllocApi::kNewArray,
+                            hp::real.op_new_array_aligned);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+// Sized deletes forward to the unsized ones: libstdc++'s sized forms do exactly that.
+HEAPLINE_EXPORT void operator delete(void* p) noexcept {
+  ensure_real();
+  delete_impl(p, AllocApi::kDelete, hp::real.op_delete);
+}
+HEAPLINE_EXPORT void operator delete[](void* p) noexcept {
+  ensure_real();
+  delete_impl(p, AllocApi::kDeleteArray, hp::real.op_delete_array);
+}
+HEAPLINE_EXPORT void operator delete(void* p, size_t) noexcept { operator delete(p); }
+HEAPLINE_EXPORT void operator delete[](void* p, size_t) noexcept { operator delete[](p); }
+HEAPLINE_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept { operator delete(p); }
+HEAPLINE_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept { operator delete[](p); }
+HEAPLINE_EXPORT void operator delete(void* p, std::align_val_t al) noexcept {
+  ensure_real();
+  delete_aligned_impl(p, static_cast<size_t>(al), AllocApi::kDelete, hp::real.op_delete_aligned);
+}
+HEAPLINE_EXPORT void operator delete[](void* p, std::align_val_t al) noexcept {
+  ensure_real();
+  delete_aligned_impl(p, static_cast<size_t>(al), AllocApi::kDeleteArray,
+                      hp::real.op_delete_array_aligned);
+}
+HEAPLINE_EXPORT void operator delete(void* p, size_t, std::align_val_t al) noexcept {
+  operator delete(p, al);
+}
+HEAPLINE_EXPORT void operator delete[](void* p, size_t, std::align_val_t al) noexcept {
+  operator delete[](p, al);
+}
+HEAPLINE_EXPORT void operator delete(void* p, std::align_val_t al, const std::nothrow_t&) noexcept {
+  operator delete(p, al);
+}
+HEAPLINE_EXPORT void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noexcept {
+  operator delete[](p, al);
+}

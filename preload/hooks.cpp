@@ -1,0 +1,223 @@
+// The interposed allocation API. Every hook is a thin shim: take the reentrancy guard, forward to
+// the real function, hand the result to the recorder. Policy lives in recorder.cpp/lifecycle.cpp.
+//
+// Ordering rules that keep the trace consistent across threads:
+//  - a free is recorded (and timestamped) BEFORE the real free, an allocation AFTER the real
+//    allocation returns, so an address reused by another thread is always seen freed first;
+//  - realloc is a free dated before the real call plus an allocation dated after it;
+//  - free(NULL) and failed allocations are not events.
+#include <dlfcn.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "bootstrap_pool.h"
+#include "capture/module_map.h"
+#include "capture/stack_capture.h"
+#include "lifecycle.h"
+#include "real_functions.h"
+#include "recorder.h"
+
+#define HEAPLINE_EXPORT __attribute__((visibility("default")))
+
+using heapline::format::AllocApi;
+using heapline::format::ExitKind;
+namespace hp = heapline::preload;
+namespace pool = heapline::preload::bootstrap_pool;
+
+namespace {
+
+// True when the real functions can be called. False only for the allocations dlsym itself makes
+// while this thread resolves them: those come from the bootstrap pool.
+inline bool have_real(const hp::HookScope& scope) {
+  if (__builtin_expect(hp::real_functions_ready(), 1)) return true;
+  if (!scope.outermost()) return false;  // inside our own dlsym(RTLD_NEXT, ...)
+  hp::resolve_real_functions();
+  return true;
+}
+
+inline void after_alloc(const hp::HookScope& scope, void* p, size_t size, AllocApi api) {
+  if (p && scope.may_record()) hp::record_alloc(p, size, api);
+}
+
+inline void before_free(const hp::HookScope& scope, void* p, AllocApi api) {
+  if (scope.may_record()) hp::record_free(p, api);
+}
+
+// Moves a bootstrap-pool block (or null) into a real block of `size` bytes.
+void* move_out_of_pool(void* old, size_t size) {
+  void* p = hp::real.malloc(size);
+  if (p && old) memcpy(p, old, std::min(size, pool::usable_size(old)));
+  return p;
+}
+
+// realloc before the real functions are known: the new block comes from the pool as well.
+void* move_out_of_pool_bootstrap(void* old, size_t size) {
+  void* p = pool::allocate(size);
+  if (p && old) memcpy(p, old, std::min(size, pool::usable_size(old)));
+  return p;
+}
+
+}  // namespace
+
+extern "C" {
+
+HEAPLINE_EXPORT void* malloc(size_t size) {
+  hp::HookScope scope;
+  if (!have_real(scope)) return pool::allocate(size);
+  void* p = hp::real.malloc(size);
+  after_alloc(scope, p, size, AllocApi::kMalloc);
+  return p;
+}
+
+HEAPLINE_EXPORT void free(void* p) {
+  if (!p || pool::owns(p)) return;
+  hp::HookScope scope;
+  have_real(scope);
+  before_free(scope, p, AllocApi::kFree);
+  hp::real.free(p);
+}
+
+HEAPLINE_EXPORT void* calloc(size_t count, size_t size) {
+  hp::HookScope scope;
+  if (!have_real(scope)) {
+    size_t total;
+    return __builtin_mul_overflow(count, size, &total) ? nullptr : pool::allocate(total);
+  }
+  void* p = hp::real.calloc(count, size);  // the real calloc detects count*size overflow
+  after_alloc(scope, p, count * size, AllocApi::kCalloc);
+  return p;
+}
+
+HEAPLINE_EXPORT void* realloc(void* old, size_t size) {
+  hp::HookScope scope;
+  if (!have_real(scope)) return move_out_of_pool_bootstrap(old, size);
+  if (pool::owns(old)) {
+    void* p = move_out_of_pool(old, size);
+    after_alloc(scope, p, size, AllocApi::kRealloc);
+    return p;
+  }
+  const bool record = scope.may_record();
+  const uint64_t before = record ? hp::trace_time_ns() : 0;
+  void* p = hp::real.realloc(old, size);
+  if (record) {
+    // glibc's realloc(p, 0) frees p and returns NULL; any other NULL is a failure (p untouched).
+    if (old && (p || size == 0)) hp::record_free(old, AllocApi::kRealloc, before);
+    if (p) hp::record_alloc(p, size, AllocApi::kRealloc);
+  }
+  return p;
+}
+
+HEAPLINE_EXPORT void* reallocarray(void* old, size_t count, size_t size) {
+  hp::HookScope scope;
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (!have_real(scope)) return move_out_of_pool_bootstrap(old, total);
+  if (pool::owns(old)) {
+    void* p = move_out_of_pool(old, total);
+    after_alloc(scope, p, total, AllocApi::kReallocArray);
+    return p;
+  }
+  const bool record = scope.may_record();
+  const uint64_t before = record ? hp::trace_time_ns() : 0;
+  void* p = hp::real.reallocarray(old, count, size);
+  if (record) {
+    if (old && (p || total == 0)) hp::record_free(old, AllocApi::kReallocArray, before);
+    if (p) hp::record_alloc(p, total, AllocApi::kReallocArray);
+  }
+  return p;
+}
+
+HEAPLINE_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
+  hp::HookScope scope;
+  if (!have_real(scope)) {
+    *out = pool::allocate(size, alignment);
+    return *out ? 0 : ENOMEM;
+  }
+  const int rc = hp::real.posix_memalign(out, alignment, size);
+  if (rc == 0) after_alloc(scope, *out, size, AllocApi::kPosixMemalign);
+  return rc;
+}
+
+HEAPLINE_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
+  hp::HookScope scope;
+  if (!have_real(scope)) return pool::allocate(size, alignment);
+  void* p = hp::real.aligned_alloc(alignment, size);
+  after_alloc(scope, p, size, AllocApi::kAlignedAlloc);
+  return p;
+}
+
+HEAPLINE_EXPORT void* memalign(size_t alignment, size_t size) {
+  hp::HookScope scope;
+  if (!have_real(scope)) return pool::allocate(size, alignment);
+  void* p = hp::real.memalign(alignment, size);
+  after_alloc(scope, p, size, AllocApi::kMemalign);
+  return p;
+}
+
+HEAPLINE_EXPORT void* valloc(size_t size) {
+  hp::HookScope scope;
+  if (!have_real(scope)) return pool::allocate(size, 4096);
+  void* p = hp::real.valloc(size);
+  after_alloc(scope, p, size, AllocApi::kValloc);
+  return p;
+}
+
+HEAPLINE_EXPORT void* pvalloc(size_t size) {
+  hp::HookScope scope;
+  if (!have_real(scope)) return pool::allocate(size, 4096);
+  void* p = hp::real.pvalloc(size);
+  after_alloc(scope, p, size, AllocApi::kPvalloc);
+  return p;
+}
+
+HEAPLINE_EXPORT size_t malloc_usable_size(void* p) {
+  if (!p) return 0;
+  if (pool::owns(p)) return pool::usable_size(p);
+  hp::HookScope scope;
+  have_real(scope);
+  return hp::real.malloc_usable_size(p);
+}
+
+HEAPLINE_EXPORT void* dlopen(const char* file, int mode) {
+  {
+    hp::HookScope scope;
+    have_real(scope);
+  }
+  // No guard around the real call: the constructors of the opened library are the target's code.
+  void* handle = hp::real.dlopen(file, mode);
+  hp::HookScope scope;
+  if (handle && scope.may_record()) hp::record_module_changes(hp::trace_time_ns());
+  return handle;
+}
+
+HEAPLINE_EXPORT int dlclose(void* handle) {
+  {
+    hp::HookScope scope;
+    have_real(scope);
+  }
+  const int rc = hp::real.dlclose(handle);
+  hp::HookScope scope;
+  if (rc == 0 && scope.may_record()) {
+    hp::flush_unwind_cache();
+    hp::record_module_changes(hp::trace_time_ns());
+  }
+  return rc;
+}
+
+HEAPLINE_EXPORT void _exit(int status) {
+  hp::record_process_exit(ExitKind::kUnderscoreExit, status);
+  if (hp::real.exit_underscore) hp::real.exit_underscore(status);
+  syscall(SYS_exit_group, status);
+  __builtin_unreachable();
+}
+
+HEAPLINE_EXPORT void _Exit(int status) { _exit(status); }
+
+}  // extern "C"

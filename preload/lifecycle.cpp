@@ -1,0 +1,123 @@
+#include "lifecycle.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "capture/module_map.h"
+#include "capture/stack_capture.h"
+#include "log.h"
+#include "options.h"
+#include "real_functions.h"
+#include "recorder.h"
+#include "writer/drain_thread.h"
+#include "writer/record_writer.h"
+#include "writer/stack_interner.h"
+#include "writer/trace_file.h"
+
+namespace heapline::preload {
+
+thread_local ThreadState t_state __attribute__((tls_model("initial-exec"))) = {};
+std::atomic<State> g_state{State::kUninitialized};
+uint32_t g_max_depth = 64;
+
+namespace {
+
+Options g_options;
+
+void exe_basename(char* out, size_t size) {
+  char path[4096];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  path[n > 0 ? n : 0] = '\0';
+  const char* slash = strrchr(path, '/');
+  const char* name = slash ? slash + 1 : (n > 0 ? path : "unknown");
+  memcpy(out, name, std::min(strlen(name), size - 1));
+  out[std::min(strlen(name), size - 1)] = 0;
+}
+
+// Opens a trace for this process and writes what every trace starts with. Returns false (and
+// has said why on stderr) if there is no trace to write to.
+bool start_trace() {
+  char exe[256], why[1400];
+  exe_basename(exe, sizeof exe);
+  if (!trace_file().create(g_options, getpid(), getppid(), exe, why, sizeof why)) {
+    log_error("%s; the program runs on without heapline", why);
+    return false;
+  }
+  const uint64_t now = trace_time_ns();
+  record_process_info(now);
+  record_module_changes(now, /*forget_known=*/true);
+  if (!start_drain_thread(g_options)) {
+    log_error("cannot start the drain thread; the program runs on without heapline");
+    return false;
+  }
+  return true;
+}
+
+void on_process_exit(int status, void*) { record_process_exit(format::ExitKind::kExit, status); }
+
+void before_fork() { t_state.in_hook = true; }
+void after_fork_in_parent() { t_state.in_hook = false; }
+
+void after_fork_in_child() {
+  ThreadState& t = t_state;
+  // The child is single-threaded; the parent's chunks, ids and file are the parent's business.
+  t.chunk = nullptr;
+  t.write_ptr = t.limit = nullptr;
+  t.tid = static_cast<uint32_t>(gettid());
+  t.lost_allocs = t.lost_frees = 0;
+  if (g_state.load() == State::kEnabled) {
+    trace_file().abandon_after_fork();
+    stack_interner().reset_after_fork();
+    if (!start_trace()) g_state.store(State::kDisabled);
+  }
+  t.in_hook = false;
+}
+
+}  // namespace
+
+void disable_recording(const char* why) {
+  State expected = State::kEnabled;
+  if (g_state.compare_exchange_strong(expected, State::kDisabled)) log_error("%s", why);
+}
+
+void record_process_exit(format::ExitKind kind, int status) {
+  HookScope scope;
+  if (scope.may_record()) record_exit(kind, status);
+}
+
+void ensure_initialized() {
+  State expected = State::kUninitialized;
+  if (!g_state.compare_exchange_strong(expected, State::kInitializing)) return;
+  const bool was_in_hook = t_state.in_hook;
+  t_state.in_hook = true;
+  resolve_real_functions();
+  g_options = read_options();
+  g_max_depth = g_options.max_depth;
+  init_stack_capture();
+  init_thread_tracking();
+  pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+  const bool ok = start_trace();
+  if (ok) on_exit(on_process_exit, nullptr);
+  g_state.store(ok ? State::kEnabled : State::kDisabled, std::memory_order_release);
+  t_state.in_hook = was_in_hook;
+}
+
+// Runs before main (LD_PRELOAD objects are initialized early). Allocations made by libraries
+// initialized before us are forwarded but not recorded.
+__attribute__((constructor)) void heapline_start() { ensure_initialized(); }
+
+// ELF destructors of preloaded objects run late in exit, after the program's static
+// destructors. Recording goes on after this (libraries finalized after us still free memory);
+// here we only give the drain a moment so that the file on disk is mostly compressed.
+__attribute__((destructor)) void heapline_finish() {
+  if (g_state.load() != State::kEnabled) return;
+  const bool was_in_hook = t_state.in_hook;
+  t_state.in_hook = true;
+  drain_now(200);
+  t_state.in_hook = was_in_hook;
+}
+
+}  // namespace heapline::preload

@@ -1,0 +1,53 @@
+// The recorder's one lifecycle state machine and the reentrancy guard every hook starts with.
+//
+//   kUninitialized --(first hook or constructor)--> kInitializing --> kEnabled
+//                                                                 \-> kDisabled (no output)
+//   kEnabled --(output failed)--> kDisabled
+//
+// Fork policy: the prepare handler raises the forking thread's guard so fork's own allocations are
+// not recorded; the parent lowers it; the child abandons the parent's ring (it is the parent's
+// file), opens its own trace (%p expands to the child's pid), and lowers it.
+#pragma once
+
+#include <atomic>
+
+#include "thread_state.h"
+
+namespace heapline::preload {
+
+enum class State : int { kUninitialized, kInitializing, kEnabled, kDisabled };
+
+extern std::atomic<State> g_state;
+
+// Initializes the recorder if nobody has (resolving the real functions, opening the trace).
+// Safe to call from any hook; returns once initialization is finished or known to be elsewhere
+// in progress on this very thread.
+void ensure_initialized();
+
+// Switches recording off for good after printing `why` once. Hooks keep forwarding.
+void disable_recording(const char* why);
+
+// Called by the _exit hooks and the on_exit handler.
+void record_process_exit(format::ExitKind kind, int status);
+
+// RAII reentrancy guard. The outermost hook on a thread may record; nested calls (operator new
+// calling malloc, libunwind or zstd allocating, a signal handler interrupting a hook) may not.
+class HookScope {
+ public:
+  HookScope() : outermost_(!t_state.in_hook) { t_state.in_hook = true; }
+  ~HookScope() {
+    if (outermost_) t_state.in_hook = false;
+  }
+  HookScope(const HookScope&) = delete;
+  HookScope& operator=(const HookScope&) = delete;
+
+  bool outermost() const { return outermost_; }
+  bool may_record() const {
+    return outermost_ && g_state.load(std::memory_order_acquire) == State::kEnabled;
+  }
+
+ private:
+  bool outermost_;
+};
+
+}  // namespace heapline::preload

@@ -1,0 +1,35 @@
+// Recorder options, read once from the environment (which `heapline run` sets from its flags).
+//
+//   HEAPLINE_OUTPUT       trace path pattern; %p = pid, %e = executable name, %% = '%'.
+//                         Default "heapline.%e.%p.trace" in the current directory.
+//   HEAPLINE_DEPTH        maximum frames per stack (default 64, at most 256)
+//   HEAPLINE_RING_CHUNKS  chunks in the ring (default 256)
+//   HEAPLINE_CHUNK_KB     chunk size in KiB (default 32)
+//   HEAPLINE_ZSTD_LEVEL   compression level of drained chunks (default 3)
+//   HEAPLINE_RSS_MS       interval of RSS samples in ms (default 50; 0 = off)
+//   HEAPLINE_MANIFEST     if set, the path of each trace is appended to this file (used by
+//                         `heapline run` to tell the user where traces went)
+#pragma once
+
+#include <cstdint>
+
+namespace heapline::preload {
+
+struct Options {
+  char output_pattern[1024];
+  char manifest_path[1024];
+  uint32_t max_depth;
+  uint32_t ring_chunks;
+  uint32_t chunk_size;
+  int zstd_level;
+  uint32_t rss_interval_ms;
+};
+
+// Parses the environment with getenv only (no allocation). Invalid numbers keep the default.
+Options read_options();
+
+// Expands %p, %e and %% of `pattern` into `out`. Returns false if it does not fit.
+bool expand_output_pattern(const char* pattern, int pid, const char* exe_name, char* out,
+                           unsigned out_size);
+
+}  // namespace heapline::preload

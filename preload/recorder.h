@@ -1,0 +1,33 @@
+// What the hooks hand their results to: one call per event. The caller holds a HookScope that
+// may_record(). None of these allocate through the hooked allocator, lock, or do I/O, except
+// that taking a fresh chunk may wait for the drain when the ring is full.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "heapline/trace_format.h"
+#include "thread_state.h"
+
+namespace heapline::preload {
+
+// Time in ns since the trace started: what records carry.
+uint64_t trace_time_ns();
+
+void record_alloc(const void* p, size_t size, format::AllocApi api);
+// `time_ns` lets realloc date its implicit free to before the real call (see hooks.cpp).
+void record_free(const void* p, format::AllocApi api, uint64_t time_ns);
+void record_free(const void* p, format::AllocApi api);
+
+// Process-level records, written into the calling thread's chunk.
+void record_process_info(uint64_t time_ns);
+void record_exit(format::ExitKind kind, int status);
+void record_fork(int child_pid);
+void record_lost_counts();
+
+// Sets up the thread-exit hook for this thread (pthread key). Idempotent, cheap after the first.
+void register_thread(ThreadState& t);
+// Creates the pthread key whose destructor seals a thread's chunk when it exits.
+void init_thread_tracking();
+
+}  // namespace heapline::preload

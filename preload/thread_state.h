@@ -1,0 +1,27 @@
+// Per-thread recorder state in initial-exec TLS: reading it never calls into the dynamic loader
+// (which could allocate), so hooks can use it from the first allocation on.
+#pragma once
+
+#include <cstdint>
+
+#include "heapline/trace_format.h"
+
+namespace heapline::preload {
+
+struct ThreadState {
+  bool in_hook;        // reentrancy guard: set while this thread is inside a hook or the recorder
+  bool exiting;        // the thread's TLS destructor has run: seal after every record
+  bool key_set;        // pthread_setspecific done, so we learn when the thread exits
+  uint32_t tid;        // gettid(), cached
+  format::ChunkHeader* chunk;  // the ring chunk this thread appends to, or null
+  uint8_t* write_ptr;  // next free byte in chunk
+  uint8_t* limit;      // end of chunk
+  uint64_t last_time_ns;   // of the last record in chunk (delta base)
+  uint64_t last_address;   // of the last alloc/free in chunk (delta base)
+  uint64_t lost_allocs;    // allocations seen but not recorded (e.g. ring starved)
+  uint64_t lost_frees;
+};
+
+extern thread_local ThreadState t_state __attribute__((tls_model("initial-exec")));
+
+}  // namespace heapline::preload

@@ -1,0 +1,53 @@
+#include "record_writer.h"
+
+#include "trace_file.h"
+
+namespace heapline::preload {
+
+using format::put_varint;
+
+namespace {
+
+bool switch_chunk(ThreadState& t, uint64_t time_ns, size_t needed) {
+  TraceFile& file = trace_file();
+  if (needed + sizeof(format::ChunkHeader) > file.chunk_size()) return false;
+  release_thread_chunk(t);
+  format::ChunkHeader* c = file.acquire_chunk(t.tid, time_ns);
+  if (!c) return false;
+  t.chunk = c;
+  t.write_ptr = TraceFile::chunk_data(c);
+  t.limit = reinterpret_cast<uint8_t*>(c) + file.chunk_size();
+  t.last_time_ns = time_ns;
+  t.last_address = 0;
+  return true;
+}
+
+}  // namespace
+
+uint8_t* begin_record(ThreadState& t, format::RecordKind kind, uint64_t time_ns, size_t max_body) {
+  const size_t needed = 1 + format::kMaxVarintSize + max_body;
+  if (!t.chunk || static_cast<size_t>(t.limit - t.write_ptr) < needed) {
+    if (!switch_chunk(t, time_ns, needed)) return nullptr;
+  }
+  uint8_t* p = t.write_ptr;
+  *p++ = static_cast<uint8_t>(kind);
+  return put_varint(p, time_ns > t.last_time_ns ? time_ns - t.last_time_ns : 0);
+}
+
+void commit_record(ThreadState& t, uint8_t* end, uint64_t time_ns) {
+  t.write_ptr = end;
+  if (time_ns > t.last_time_ns) t.last_time_ns = time_ns;
+  const auto used = static_cast<uint32_t>(end - TraceFile::chunk_data(t.chunk));
+  t.chunk->used.store(used, std::memory_order_release);
+  // A thread past its TLS destructor may never come back: do not let it sit on a chunk.
+  if (t.exiting) release_thread_chunk(t);
+}
+
+void release_thread_chunk(ThreadState& t) {
+  if (!t.chunk) return;
+  trace_file().seal_chunk(t.chunk);
+  t.chunk = nullptr;
+  t.write_ptr = t.limit = nullptr;
+}
+
+}  // namespace heapline::preload

@@ -1,0 +1,102 @@
+// The trace file and its ring of chunks (see include/heapline/trace_format.h for the layout).
+//
+// Producers (application threads) take a free chunk with one CAS, append records to it without
+// any lock, and seal it when full. The drain thread compresses sealed chunks into frames appended
+// after the ring and frees them. Only chunk acquisition can wait: when every chunk is in use,
+// producers sleep on a futex until the drain frees one.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "heapline/trace_format.h"
+
+namespace heapline::preload {
+
+struct Options;
+
+class TraceFile {
+ public:
+  // Creates a new trace file from options' pattern (never overwriting an existing file: a
+  // "-N" suffix is added, so an exec'd image with the same pid keeps its predecessor's trace).
+  // On failure returns false with a message in `why`.
+  bool create(const Options& options, int pid, int ppid, const char* exe_name, char* why,
+              size_t why_size);
+  // In a forked child: forget the parent's file and mapping without touching their contents.
+  void abandon_after_fork();
+
+  bool is_open() const { return header_ != nullptr; }
+  const char* path() const { return path_; }
+  uint64_t start_monotonic_ns() const { return start_monotonic_ns_; }
+  uint32_t chunk_size() const { return chunk_size_; }
+
+  // Producer side. acquire_chunk returns null when no chunk became free in time (the caller
+  // counts its event as lost) or the file failed.
+  format::ChunkHeader* acquire_chunk(uint32_t tid, uint64_t base_time_ns);
+  void seal_chunk(format::ChunkHeader* chunk);
+  static uint8_t* chunk_data(format::ChunkHeader* c) { return reinterpret_cast<uint8_t*>(c + 1); }
+
+  // Drain side: calls `compress_and_append` for each sealed chunk in sequence order, then frees
+  // it. Returns the number drained, or -1 if appending failed (the file is then unusable).
+  template <typename Fn>
+  int drain_sealed(Fn&& compress_and_append);
+  // Appends bytes at the end of the compressed region and publishes the new end in the header.
+  bool append_frame(const void* data, size_t size);
+  // Futex word bumped on every seal; the drain thread sleeps on it.
+  std::atomic<uint32_t>& seal_events() { return seal_events_; }
+
+ private:
+  format::ChunkHeader* chunk_at(uint32_t index) const {
+    return reinterpret_cast<format::ChunkHeader*>(ring_ + static_cast<size_t>(index) * chunk_size_);
+  }
+  bool back_chunk(uint32_t index);
+
+  char path_[1100] = {};
+  int fd_ = -1;
+  uint8_t* map_ = nullptr;
+  size_t map_size_ = 0;
+  format::FileHeader* header_ = nullptr;
+  uint8_t* ring_ = nullptr;
+  uint32_t chunk_size_ = 0;
+  uint32_t chunk_count_ = 0;
+  uint64_t start_monotonic_ns_ = 0;
+  uint64_t data_end_ = 0;
+  std::atomic<uint64_t> next_seq_{1};
+  std::atomic<uint32_t> seal_events_{0};
+  std::atomic<uint32_t> free_events_{0};
+  std::atomic<uint8_t>* backed_ = nullptr;  // per chunk: 1 once fallocate'd (see back_chunk)
+};
+
+TraceFile& trace_file();
+
+// Wakes every waiter on a futex word / waits while it still holds `expected` (with a timeout).
+void futex_wake_all(std::atomic<uint32_t>& word);
+void futex_wait(std::atomic<uint32_t>& word, uint32_t expected, long timeout_ms);
+
+template <typename Fn>
+int TraceFile::drain_sealed(Fn&& compress_and_append) {
+  using format::ChunkState;
+  int drained = 0;
+  // Oldest first, so the compressed region stays roughly in time order.
+  for (;;) {
+    format::ChunkHeader* oldest = nullptr;
+    for (uint32_t i = 0; i < chunk_count_; ++i) {
+      if (!backed_[i].load(std::memory_order_relaxed)) continue;
+      format::ChunkHeader* c = chunk_at(i);
+      if (c->state.load(std::memory_order_acquire) != static_cast<uint32_t>(ChunkState::kSealed))
+        continue;
+      if (!oldest || c->seq < oldest->seq) oldest = c;
+    }
+    if (!oldest) return drained;
+    if (!compress_and_append(*oldest, chunk_data(oldest))) return -1;
+    // Only after the frame is whole on disk: a crash before this leaves both, and the reader
+    // keeps one copy by sequence number.
+    oldest->state.store(static_cast<uint32_t>(ChunkState::kFree), std::memory_order_release);
+    free_events_.fetch_add(1, std::memory_order_release);
+    futex_wake_all(free_events_);
+    ++drained;
+  }
+}
+
+}  // namespace heapline::preload
