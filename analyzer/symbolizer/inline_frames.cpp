@@ -38,18 +38,9 @@ struct Position {
   uint32_t column = 0;
 };
 
-// Line-table and call_file names can be relative to the CU's compilation directory (DWARF 4
-// include_directories, or a relative source path on the command line).
 std::string absolute_source_path(Dwarf_Die* cu, const char* name) {
-  if (name == nullptr || *name == '\0') return {};
-  std::filesystem::path path(name);
-  if (path.is_relative()) {
-    Dwarf_Attribute attr;
-    if (const char* comp_dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr))) {
-      path = std::filesystem::path(comp_dir) / path;
-    }
-  }
-  return path.lexically_normal().string();
+  Dwarf_Attribute attr;
+  return join_source_path(dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr)), name);
 }
 
 Position line_table_position(Dwarf_Die* cu, Dwarf_Addr pc) {
@@ -138,6 +129,18 @@ ScopeArray concrete_scope_chain(Dwarf_Die* cu, Dwarf_Addr pc, int& depth) {
 }
 
 }  // namespace
+
+std::string join_source_path(const char* comp_dir, const char* name) {
+  if (name == nullptr || *name == '\0') return {};
+  std::filesystem::path path(name);
+  // Only an absolute comp_dir can make a relative name absolute. A relative one (reproducible
+  // builds: Debian's glibc has DW_AT_comp_dir "./iconv") was already prefixed to the name by
+  // libdw as line-table directory 0; joining it again would give "iconv/iconv/gconv_db.c".
+  if (path.is_relative() && comp_dir != nullptr && comp_dir[0] == '/') {
+    path = std::filesystem::path(comp_dir) / path;
+  }
+  return path.lexically_normal().string();
+}
 
 std::vector<SourceFrame> inline_frames(Dwfl_Module* module, Dwarf_Addr dwfl_addr) {
   Dwarf_Addr bias = 0;

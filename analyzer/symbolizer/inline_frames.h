@@ -3,6 +3,7 @@
 
 #include <elfutils/libdwfl.h>
 
+#include <string>
 #include <vector>
 
 #include "symbolizer.h"
@@ -14,5 +15,10 @@ namespace heapline::analysis {
 // Otherwise the last frame is never inlined; its `function` is "" when DWARF has no name for it
 // (the caller then falls back to the ELF symbol table).
 std::vector<SourceFrame> inline_frames(Dwfl_Module* module, Dwarf_Addr dwfl_addr);
+
+// A line-table or DW_AT_call_file name made absolute with the CU's DW_AT_comp_dir when the name
+// is relative (DWARF 4 relative include_directories, relative source paths on the command line)
+// and comp_dir is absolute; lexically normalised. Null or empty `name` gives "".
+std::string join_source_path(const char* comp_dir, const char* name);
 
 }  // namespace heapline::analysis

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "symbolizer/demangle.h"
+#include "symbolizer/inline_frames.h"
 #include "symbolizer/symbolizer.h"
 
 namespace heapline::analysis {
@@ -291,6 +292,17 @@ TEST(DemangleTest, DemanglesOnlyMangledNames) {
   EXPECT_EQ(demangle("f"), "f");  // would demangle to "float" if passed through blindly
   EXPECT_EQ(demangle("_Znot_valid"), "_Znot_valid");
   EXPECT_EQ(demangle(nullptr), "");
+}
+
+TEST(SourcePathTest, JoinsOnlyAbsoluteCompDirAndNormalises) {
+  EXPECT_EQ(join_source_path("/build", "src/a.c"), "/build/src/a.c");
+  EXPECT_EQ(join_source_path("/build/obj", "../src/./a.c"), "/build/src/a.c");
+  EXPECT_EQ(join_source_path("/build", "/usr/include/stdio.h"), "/usr/include/stdio.h");
+  // Relative comp_dir (Debian glibc: "./iconv"): libdw already applied it; never doubled.
+  EXPECT_EQ(join_source_path("./iconv", "./iconv/gconv_db.c"), "iconv/gconv_db.c");
+  EXPECT_EQ(join_source_path(nullptr, "a.c"), "a.c");
+  EXPECT_EQ(join_source_path("/build", nullptr), "");
+  EXPECT_EQ(join_source_path("/build", ""), "");
 }
 
 }  // namespace

@@ -1,0 +1,165 @@
+#include "chunk_decoder.h"
+
+#include "trace_error.h"
+
+namespace heapline::analysis {
+
+using format::RecordKind;
+
+ChunkDecoder::ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time_ns, uint32_t tid,
+                           uint64_t file_offset, bool lenient, const std::string* path)
+    : cursor_{data, data + size},
+      begin_(data),
+      file_offset_(file_offset),
+      lenient_(lenient),
+      path_(path),
+      tid_(tid),
+      time_ns_(base_time_ns) {}
+
+void ChunkDecoder::corrupt(const char* what) const {
+  throw TraceError(*path_, file_offset_ + static_cast<uint64_t>(cursor_.p - begin_),
+                   std::string("corrupt record: ") + what);
+}
+
+bool ChunkDecoder::advance() {
+  if (cursor_.remaining() == 0) return false;
+  format::Cursor c = cursor_;
+  const uint8_t kind = c.byte();
+  const uint64_t delta = c.varint();
+  if (kind == 0 || kind > format::kMaxRecordKind) {
+    if (lenient_) return false;
+    corrupt("unknown record kind");
+  }
+  kind_ = static_cast<RecordKind>(kind);
+  switch (kind_) {
+    case RecordKind::kAlloc:
+      u_[0] = c.byte();                                          // api
+      u_[1] = c.varint();                                        // size
+      u_[2] = last_address_ + static_cast<uint64_t>(format::unzigzag(c.varint()));  // address
+      u_[3] = c.varint();                                        // stack id
+      if (c.ok) last_address_ = u_[2];
+      break;
+    case RecordKind::kFree:
+      u_[0] = c.byte();
+      u_[2] = last_address_ + static_cast<uint64_t>(format::unzigzag(c.varint()));
+      if (c.ok) last_address_ = u_[2];
+      break;
+    case RecordKind::kStack: {
+      u_[0] = c.varint();
+      const uint64_t n = c.varint();
+      if (n > format::kMaxStackDepth) c.fail();
+      frames_.clear();
+      uint64_t previous = 0;
+      for (uint64_t i = 0; i < n && c.ok; ++i) {
+        const uint64_t v = c.varint();
+        previous = i == 0 ? v : previous + static_cast<uint64_t>(format::unzigzag(v));
+        frames_.push_back(previous);
+      }
+      break;
+    }
+    case RecordKind::kModuleLoad: {
+      u_[0] = c.varint();
+      u_[1] = c.varint();
+      s1_ = c.str(4096);
+      s2_ = c.str(256);
+      const uint64_t n = c.varint();
+      if (n > 64) c.fail();
+      segments_.clear();
+      for (uint64_t i = 0; i < n && c.ok; ++i) {
+        Segment s{};
+        s.vaddr = c.varint();
+        s.memsz = c.varint();
+        s.flags = static_cast<uint32_t>(c.varint());
+        segments_.push_back(s);
+      }
+      break;
+    }
+    case RecordKind::kModuleUnload:
+      u_[0] = c.varint();
+      break;
+    case RecordKind::kProcess: {
+      u_[0] = c.varint();
+      u_[1] = c.varint();
+      s1_ = c.str(4096);
+      const uint64_t argc = c.varint();
+      if (argc > c.remaining()) c.fail();
+      argv_.clear();
+      for (uint64_t i = 0; i < argc && c.ok; ++i) argv_.push_back(c.str());
+      break;
+    }
+    case RecordKind::kThreadName:
+      u_[0] = c.varint();
+      s1_ = c.str(64);
+      break;
+    case RecordKind::kRss:
+      u_[0] = c.varint();
+      break;
+    case RecordKind::kExit:
+      u_[0] = c.byte();
+      status_ = format::unzigzag(c.varint());
+      break;
+    case RecordKind::kExec:
+      s1_ = c.str(4096);
+      break;
+    case RecordKind::kFork:
+      u_[0] = c.varint();
+      break;
+    case RecordKind::kLost:
+      u_[0] = c.varint();
+      u_[1] = c.varint();
+      break;
+  }
+  if (!c.ok) {
+    if (lenient_) return false;
+    corrupt("record runs past the end of its chunk");
+  }
+  if ((kind_ == RecordKind::kAlloc || kind_ == RecordKind::kFree) &&
+      u_[0] >= static_cast<uint64_t>(format::AllocApi::kCount)) {
+    if (lenient_) return false;
+    corrupt("unknown allocation function");
+  }
+  cursor_ = c;
+  time_ns_ += delta;
+  return true;
+}
+
+void ChunkDecoder::deliver(RecordVisitor& v) const {
+  const auto api = static_cast<format::AllocApi>(u_[0]);
+  switch (kind_) {
+    case RecordKind::kAlloc:
+      v.on_alloc({time_ns_, tid_, api, u_[1], u_[2], static_cast<uint32_t>(u_[3])});
+      break;
+    case RecordKind::kFree:
+      v.on_free({time_ns_, tid_, api, u_[2]});
+      break;
+    case RecordKind::kStack:
+      v.on_stack({time_ns_, tid_, static_cast<uint32_t>(u_[0]), frames_});
+      break;
+    case RecordKind::kModuleLoad:
+      v.on_module_load({time_ns_, static_cast<uint32_t>(u_[0]), u_[1], s1_, s2_, segments_});
+      break;
+    case RecordKind::kModuleUnload:
+      v.on_module_unload({time_ns_, static_cast<uint32_t>(u_[0])});
+      break;
+    case RecordKind::kProcess:
+      v.on_process({time_ns_, static_cast<uint32_t>(u_[0]), static_cast<uint32_t>(u_[1]), s1_, argv_});
+      break;
+    case RecordKind::kThreadName:
+      v.on_thread_name({time_ns_, static_cast<uint32_t>(u_[0]), s1_});
+      break;
+    case RecordKind::kRss:
+      v.on_rss({time_ns_, u_[0]});
+      break;
+    case RecordKind::kExit:
+      v.on_exit({time_ns_, tid_, static_cast<format::ExitKind>(u_[0]), status_});
+      break;
+    case RecordKind::kLost:
+      v.on_lost({time_ns_, u_[0], u_[1]});
+      break;
+    case RecordKind::kExec:
+    case RecordKind::kFork:
+      break;
+  }
+}
+
+}  // namespace heapline::analysis

@@ -1,0 +1,51 @@
+// Decodes the records of one chunk (a drained frame or a chunk still in the ring), one at a
+// time, so the reader can merge chunks of different threads by timestamp.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "heapline/trace_format.h"
+#include "records.h"
+
+namespace heapline::analysis {
+
+class ChunkDecoder {
+ public:
+  // `data` must outlive the decoder. `lenient`: the chunk may end in a torn record (a file cut
+  // short): stop quietly there instead of reporting corruption.
+  ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time_ns, uint32_t tid,
+               uint64_t file_offset, bool lenient, const std::string* path);
+
+  // Decodes the next record. False at the end of the chunk. Throws TraceError on corruption.
+  bool advance();
+  uint64_t time_ns() const { return time_ns_; }
+  format::RecordKind kind() const { return kind_; }
+  // Hands the current record to the visitor.
+  void deliver(RecordVisitor& visitor) const;
+
+ private:
+  [[noreturn]] void corrupt(const char* what) const;
+
+  format::Cursor cursor_;
+  const uint8_t* begin_;
+  uint64_t file_offset_;
+  bool lenient_;
+  const std::string* path_;
+  uint32_t tid_;
+  uint64_t time_ns_;
+  uint64_t last_address_ = 0;
+  format::RecordKind kind_{};
+
+  // The current record's fields (reused between records to avoid allocation).
+  uint64_t u_[6] = {};
+  int64_t status_ = 0;
+  std::string_view s1_, s2_;
+  std::vector<uint64_t> frames_;
+  std::vector<Segment> segments_;
+  std::vector<std::string_view> argv_;
+};
+
+}  // namespace heapline::analysis

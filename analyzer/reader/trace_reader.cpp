@@ -1,0 +1,231 @@
+#include "trace_reader.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <queue>
+#include <unordered_set>
+
+#include "chunk_decoder.h"
+#include "trace_error.h"
+
+namespace heapline::analysis {
+
+using format::ChunkHeader;
+using format::FileHeader;
+using format::FrameHeader;
+
+TraceReader::TraceReader(const std::string& path) {
+  info_.path = path;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw TraceError(path, 0, std::string("cannot open: ") + strerror(errno));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    throw TraceError(path, 0, "not a regular file");
+  }
+  info_.file_size = static_cast<uint64_t>(st.st_size);
+  info_.disk_bytes = static_cast<uint64_t>(st.st_blocks) * 512;
+  if (info_.file_size < sizeof(FileHeader)) {
+    close(fd);
+    throw TraceError(path, info_.file_size,
+                     "file too short for a heapline trace header (" +
+                         std::to_string(info_.file_size) + " bytes)");
+  }
+  void* map = mmap(nullptr, info_.file_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED) throw TraceError(path, 0, std::string("cannot map: ") + strerror(errno));
+  map_ = static_cast<const uint8_t*>(map);
+  map_size_ = info_.file_size;
+  try {
+    std::memcpy(&info_.header, map_, sizeof(FileHeader));
+    const FileHeader& h = info_.header;
+    if (!format::header_is_valid(h)) throw TraceError(path, 0, "not a heapline trace (bad magic)");
+    if (h.version != format::kVersion)
+      throw TraceError(path, offsetof(FileHeader, version),
+                       "unsupported trace format version " + std::to_string(h.version) +
+                           " (this heapline reads version " + std::to_string(format::kVersion) + ")");
+    if (h.header_size != format::kFileHeaderSize || h.ring_offset != format::kFileHeaderSize ||
+        h.chunk_size < 4096 || h.chunk_size > (64u << 20) || h.chunk_count == 0 ||
+        h.chunk_count > (1u << 20) ||
+        h.data_offset != h.ring_offset + static_cast<uint64_t>(h.chunk_size) * h.chunk_count)
+      throw TraceError(path, offsetof(FileHeader, header_size), "inconsistent file header");
+    index_frames();
+    index_ring();
+  } catch (...) {
+    munmap(const_cast<uint8_t*>(map_), map_size_);
+    throw;
+  }
+  std::sort(sources_.begin(), sources_.end(), [](const Source& a, const Source& b) {
+    return a.base_time_ns != b.base_time_ns ? a.base_time_ns < b.base_time_ns : a.seq < b.seq;
+  });
+}
+
+TraceReader::~TraceReader() {
+  if (map_) munmap(const_cast<uint8_t*>(map_), map_size_);
+}
+
+void TraceReader::index_frames() {
+  const FileHeader& h = info_.header;
+  if (info_.file_size < h.data_offset) {
+    info_.truncated = true;  // cut inside the ring: whatever was drained is gone
+    info_.notes.push_back("file ends inside the ring (cut short)");
+    return;
+  }
+  const uint64_t published_end = std::min<uint64_t>(h.data_end, info_.file_size);
+  uint64_t offset = h.data_offset;
+  while (offset + sizeof(FrameHeader) <= info_.file_size) {
+    FrameHeader f;
+    std::memcpy(&f, map_ + offset, sizeof f);
+    const bool header_ok = f.magic == format::kFrameMagic &&
+                           f.header_checksum == format::frame_header_checksum(f) &&
+                           f.raw_size <= h.chunk_size && f.compressed_size > 0;
+    const bool body_present = offset + sizeof f + f.compressed_size <= info_.file_size;
+    if (!header_ok || !body_present) {
+      if (offset < published_end) {
+        if (header_ok && !body_present) {
+          info_.truncated = true;
+          info_.notes.push_back("file cut short inside a compressed frame");
+          return;
+        }
+        throw TraceError(info_.path, offset, "corrupt compressed frame header");
+      }
+      // Past the published end: a frame the drain did not finish before the process died. Its
+      // chunk is still in the ring, so nothing is lost.
+      if (offset < info_.file_size) info_.notes.push_back("ignored an unfinished frame at the end");
+      return;
+    }
+    sources_.push_back({f.seq, f.base_time_ns, f.tid, offset + sizeof f, f.compressed_size,
+                        f.raw_size, true, false});
+    ++info_.frames;
+    info_.compressed_bytes += sizeof f + f.compressed_size;
+    info_.raw_bytes += f.raw_size;
+    offset += sizeof f + f.compressed_size;
+  }
+  if (offset < published_end) {
+    info_.truncated = true;
+    info_.notes.push_back("file cut short inside a compressed frame");
+  }
+}
+
+void TraceReader::index_ring() {
+  const FileHeader& h = info_.header;
+  std::unordered_set<uint64_t> drained;
+  for (const Source& s : sources_) drained.insert(s.seq);
+  for (uint32_t i = 0; i < h.chunk_count; ++i) {
+    const uint64_t offset = h.ring_offset + static_cast<uint64_t>(i) * h.chunk_size;
+    if (offset + sizeof(ChunkHeader) > info_.file_size) break;
+    const auto* c = reinterpret_cast<const ChunkHeader*>(map_ + offset);
+    if (c->magic != format::kChunkMagic) continue;  // never used
+    const uint32_t state = c->state.load(std::memory_order_relaxed);
+    if (state == static_cast<uint32_t>(format::ChunkState::kFree)) continue;
+    if (state > static_cast<uint32_t>(format::ChunkState::kSealed))
+      throw TraceError(info_.path, offset + offsetof(ChunkHeader, state), "corrupt chunk state");
+    if (drained.count(c->seq)) continue;
+    uint64_t used = c->used.load(std::memory_order_relaxed);
+    if (used > h.chunk_size - sizeof(ChunkHeader))
+      throw TraceError(info_.path, offset + offsetof(ChunkHeader, used), "corrupt chunk length");
+    bool lenient = false;
+    const uint64_t available = info_.file_size - offset - sizeof(ChunkHeader);
+    if (used > available) {
+      used = available;
+      lenient = true;
+      info_.truncated = true;
+    }
+    if (used == 0) continue;
+    sources_.push_back({c->seq, c->base_time_ns, c->tid, offset + sizeof(ChunkHeader),
+                        static_cast<uint32_t>(used), static_cast<uint32_t>(used), false, lenient});
+    ++info_.ring_chunks;
+    info_.raw_bytes += used;
+  }
+}
+
+namespace {
+
+// One chunk being merged: its decoder and, for a compressed frame, the decompressed bytes.
+struct OpenChunk {
+  std::vector<uint8_t> buffer;
+  std::unique_ptr<ChunkDecoder> decoder;
+  uint64_t seq;
+};
+
+// Records of different chunks at the same nanosecond: frees first, so an address freed by one
+// thread and returned by malloc to another is never seen live twice.
+int tie_rank(format::RecordKind k) { return k == format::RecordKind::kFree ? 0 : 1; }
+
+struct Later {
+  bool operator()(const OpenChunk* a, const OpenChunk* b) const {
+    const uint64_t ta = a->decoder->time_ns(), tb = b->decoder->time_ns();
+    if (ta != tb) return ta > tb;
+    const int ra = tie_rank(a->decoder->kind()), rb = tie_rank(b->decoder->kind());
+    if (ra != rb) return ra > rb;
+    return a->seq > b->seq;
+  }
+};
+
+}  // namespace
+
+void TraceReader::read(RecordVisitor& visitor) {
+  std::vector<std::unique_ptr<OpenChunk>> storage;
+  std::priority_queue<OpenChunk*, std::vector<OpenChunk*>, Later> heap;
+  std::vector<std::unique_ptr<OpenChunk>> free_list;
+  size_t next = 0;
+
+  auto open_source = [&](const Source& s) {
+    std::unique_ptr<OpenChunk> chunk;
+    if (!free_list.empty()) {
+      chunk = std::move(free_list.back());
+      free_list.pop_back();
+    } else {
+      chunk = std::make_unique<OpenChunk>();
+    }
+    chunk->seq = s.seq;
+    const uint8_t* data = map_ + s.offset;
+    if (s.compressed) {
+      chunk->buffer.resize(s.raw_size);
+      const size_t n = ZSTD_decompress(chunk->buffer.data(), s.raw_size, data, s.stored_size);
+      if (ZSTD_isError(n) || n != s.raw_size)
+        throw TraceError(info_.path, s.offset,
+                         std::string("corrupt compressed frame: ") +
+                             (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong size"));
+      data = chunk->buffer.data();
+    }
+    chunk->decoder = std::make_unique<ChunkDecoder>(data, s.raw_size, s.base_time_ns, s.tid,
+                                                    s.compressed ? s.offset : s.offset, s.lenient,
+                                                    &info_.path);
+    if (chunk->decoder->advance()) {
+      heap.push(chunk.get());
+      storage.push_back(std::move(chunk));
+    } else {
+      free_list.push_back(std::move(chunk));
+    }
+  };
+
+  while (next < sources_.size() || !heap.empty()) {
+    // Open every chunk that starts no later than the earliest pending record.
+    while (next < sources_.size() &&
+           (heap.empty() || sources_[next].base_time_ns <= heap.top()->decoder->time_ns()))
+      open_source(sources_[next++]);
+    if (heap.empty()) continue;
+    OpenChunk* top = heap.top();
+    heap.pop();
+    top->decoder->deliver(visitor);
+    if (top->decoder->advance()) {
+      heap.push(top);
+    } else {
+      auto it = std::find_if(storage.begin(), storage.end(),
+                             [&](const auto& p) { return p.get() == top; });
+      free_list.push_back(std::move(*it));
+      storage.erase(it);
+    }
+  }
+}
+
+}  // namespace heapline::analysis
