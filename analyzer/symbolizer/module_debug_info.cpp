@@ -96,13 +96,13 @@ ModuleDebugInfo::OpenResult ModuleDebugInfo::open(const ModuleIdentity& identity
   OpenResult result;
   const std::string search_path = make_debuginfo_path(options);
   const std::string expected = lowercase(identity.build_id);
-  const std::string& path = identity.path;
+  const std::string path = identity.path.empty() ? std::string("<empty path>") : identity.path;
 
   // 1. The file the target loaded, if it is still the same file.
   std::string problem;
   {
     std::unique_ptr<ModuleDebugInfo> candidate(new ModuleDebugInfo(search_path));
-    std::string error = path.empty() ? std::string("empty module path") : candidate->report(path);
+    std::string error = identity.path.empty() ? std::string("no file") : candidate->report(path);
     if (!error.empty()) {
       problem = error;
     } else if (std::string actual = candidate->build_id_hex();
@@ -130,8 +130,7 @@ ModuleDebugInfo::OpenResult ModuleDebugInfo::open(const ModuleIdentity& identity
   }
 
   if (result.module == nullptr) {
-    const std::string base = std::filesystem::path(path).filename().string();
-    result.warnings.push_back(path + ": " + problem + "; frames shown as " + base + "+offset");
+    result.warnings.push_back(path + ": " + problem + "; frames shown as module+offset");
     return result;
   }
 

@@ -7,7 +7,8 @@ endif()
 include(GoogleTest)
 
 # include() keeps the includer's CMAKE_CURRENT_SOURCE_DIR, so paths are taken from this file.
-get_filename_component(HEAPLINE_SYMBOLIZER_PROGRAMS "${CMAKE_CURRENT_LIST_DIR}/../programs" ABSOLUTE)
+get_filename_component(HEAPLINE_SYMBOLIZER_PROGRAMS
+                       "${CMAKE_CURRENT_LIST_DIR}/../programs" ABSOLUTE)
 
 add_executable(symbolizer_fixture
   ${HEAPLINE_SYMBOLIZER_PROGRAMS}/symbolizer_fixture.c

@@ -233,7 +233,8 @@ TEST_F(SymbolizerTest, BuildIdMismatchUsesBuildIdDebugFile) {
   Symbolizer symbolizer(options_);
   // A different ELF now sits at the path (think: the binary was rebuilt after the run).
   const std::string rebuilt = fs::read_symlink("/proc/self/exe").string();
-  expect_inlined_frames(symbolizer.symbolize({rebuilt, fixture_->build_id}, call_pc("ret_inlined")));
+  const ModuleIdentity recorded{rebuilt, fixture_->build_id};
+  expect_inlined_frames(symbolizer.symbolize(recorded, call_pc("ret_inlined")));
   ASSERT_EQ(symbolizer.warnings().size(), 1u);
   EXPECT_TRUE(has_warning_containing(symbolizer, "build-id mismatch", ".build-id/"));
 }
