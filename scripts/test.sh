@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds heapline and runs the whole test suite (unit, end-to-end, real programs).
+# Long soaks and benchmarks are not part of it: see bench/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build.sh
+build_dir=${HEAPLINE_BUILD_DIR:-build}
+ctest --test-dir "$build_dir" --output-on-failure -j2 --timeout 600
