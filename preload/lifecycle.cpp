@@ -105,8 +105,7 @@ void ensure_initialized() {
   t_state.in_hook = was_in_hook;
 }
 
-// Runs before main (LD_PRELOAD objects are initialized early). Allocations made by libraries
-// initialized before us are forwarded but not recorded.
+// Runs before main, if no allocation has started the recorder already (see HookScope).
 __attribute__((constructor)) void heapline_start() { ensure_initialized(); }
 
 // ELF destructors of preloaded objects run late in exit, after the program's static

@@ -42,8 +42,16 @@ class HookScope {
   HookScope& operator=(const HookScope&) = delete;
 
   bool outermost() const { return outermost_; }
+  // Also starts the recorder on the first allocation of the process (which may come from a
+  // library initialized before ours, e.g. libstdc++'s emergency exception pool).
   bool may_record() const {
-    return outermost_ && g_state.load(std::memory_order_acquire) == State::kEnabled;
+    if (!outermost_) return false;
+    State s = g_state.load(std::memory_order_acquire);
+    if (__builtin_expect(s == State::kUninitialized, 0)) {
+      ensure_initialized();
+      s = g_state.load(std::memory_order_acquire);
+    }
+    return s == State::kEnabled;
   }
 
  private:

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,5 +22,21 @@ struct DumpOptions {
   bool stacks = true;
 };
 int dump_command(const DumpOptions& options);
+
+struct ReportOptions {
+  std::string trace;
+  bool json = false;
+  size_t top = 10;
+  std::vector<std::string> skip;
+};
+int report_command(const ReportOptions& options);
+
+struct LeaksOptions {
+  std::string trace;
+  bool json = false;
+  std::optional<uint64_t> fail_on_leak;  // exit 1 when leaked bytes exceed this
+  std::vector<std::string> skip;
+};
+int leaks_command(const LeaksOptions& options);
 
 }  // namespace heapline::cli

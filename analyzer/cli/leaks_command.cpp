@@ -1,0 +1,43 @@
+// `heapline leaks TRACE [--json] [--fail-on-leak[=BYTES]]`: every leak group with its full
+// symbolized stack, largest first. With --fail-on-leak the exit status is 1 when the leaked bytes
+// exceed BYTES (default 0), so CI can gate on it.
+#include <cinttypes>
+#include <cstdio>
+
+#include "commands.h"
+#include "reader/trace_error.h"
+#include "reports/json_report.h"
+#include "reports/text_report.h"
+
+namespace heapline::cli {
+
+int leaks_command(const LeaksOptions& options) {
+  using namespace heapline::analysis;
+  try {
+    AnalysisOptions analysis;
+    analysis.site_rules.skip_patterns = options.skip;
+    const Report report = analyze_trace(options.trace, analysis);
+    if (options.json) {
+      nlohmann::ordered_json out = report_to_json(report);
+      out.erase("lines");
+      printf("%s\n", out.dump(2).c_str());
+    } else {
+      print_text_leaks(report, stdout);
+    }
+    fflush(stdout);
+    if (options.fail_on_leak && report.summary.leaked_bytes > *options.fail_on_leak) {
+      fprintf(stderr, "heapline leaks: %" PRIu64 " bytes leaked (limit %" PRIu64 ")\n",
+              report.summary.leaked_bytes, *options.fail_on_leak);
+      return 1;
+    }
+    return 0;
+  } catch (const TraceError& e) {
+    fprintf(stderr, "heapline leaks: %s\n", e.what());
+    return 2;
+  } catch (const std::regex_error& e) {
+    fprintf(stderr, "heapline leaks: bad --skip pattern: %s\n", e.what());
+    return 2;
+  }
+}
+
+}  // namespace heapline::cli

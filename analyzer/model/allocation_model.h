@@ -1,0 +1,111 @@
+// The aggregators that one pass over the records feeds: totals, the live set, the peak (with the
+// live bytes of every stack at that moment), leaks (live at the end), temporary allocations, and
+// per-stack figures. Memory is bounded by live blocks and distinct stacks, never by events.
+//
+// Peak attribution without snapshots: each stack remembers its live bytes "as of the last peak"
+// lazily. When a stack's live bytes are about to change and it has not yet been captured for the
+// current peak, its present value (unchanged since that peak) is saved first. So each event costs
+// O(1) even while the peak keeps rising.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "model/module_table.h"
+#include "reader/records.h"
+
+namespace heapline::analysis {
+
+struct StackStats {
+  uint64_t allocations = 0;
+  uint64_t bytes_allocated = 0;
+  uint64_t live_bytes = 0;
+  uint64_t live_blocks = 0;
+  uint64_t temporary = 0;
+  uint64_t peak_bytes = 0;  // live bytes of this stack at the global peak (final after finish())
+  uint64_t peak_blocks = 0;
+  uint64_t captured_peak = 0;  // which peak peak_bytes belongs to (see the header comment)
+};
+
+struct Summary {
+  uint64_t allocations = 0;
+  uint64_t frees = 0;
+  uint64_t bytes_allocated = 0;
+  uint64_t peak_bytes = 0;
+  uint64_t peak_time_ns = 0;
+  uint64_t leaked_bytes = 0;
+  uint64_t leaked_blocks = 0;
+  uint64_t temporary_allocations = 0;
+  uint64_t duration_ns = 0;
+  uint64_t peak_rss_bytes = 0;
+  uint64_t unmatched_frees = 0;  // frees of blocks allocated before recording started
+  uint64_t lost_allocations = 0;  // the recorder could not record (see kLost)
+  uint64_t lost_frees = 0;
+};
+
+struct ProcessFacts {
+  uint32_t pid = 0;
+  uint32_t ppid = 0;
+  std::string exe;
+  std::vector<std::string> argv;
+  bool exited = false;  // an exit record with kind exit (return from main or exit())
+  format::ExitKind exit_kind{};
+  int64_t exit_status = 0;
+  bool has_exit_record = false;
+  std::unordered_map<uint32_t, std::string> thread_names;
+};
+
+// A distinct stack: return addresses resolved to modules at the time it was recorded.
+struct StackTrace {
+  std::vector<uint64_t> addresses;
+  std::vector<ModuleAddress> frames;
+};
+
+class AllocationModel : public RecordVisitor {
+ public:
+  void on_alloc(const AllocRecord& r) override;
+  void on_free(const FreeRecord& r) override;
+  void on_stack(const StackRecord& r) override;
+  void on_module_load(const ModuleLoadRecord& r) override { modules_.on_load(r); }
+  void on_module_unload(const ModuleUnloadRecord& r) override { modules_.on_unload(r); }
+  void on_process(const ProcessRecord& r) override;
+  void on_thread_name(const ThreadNameRecord& r) override;
+  void on_rss(const RssRecord& r) override;
+  void on_exit(const ExitRecord& r) override;
+  void on_lost(const LostRecord& r) override;
+  // After the last record: settles peak figures and leak totals.
+  void finish();
+
+  const Summary& summary() const { return summary_; }
+  const ProcessFacts& process() const { return process_; }
+  const ModuleTable& modules() const { return modules_; }
+  // Indexed by the trace's stack id (0 = unknown).
+  const std::vector<StackStats>& stack_stats() const { return stats_; }
+  const std::vector<StackTrace>& stacks() const { return stacks_; }
+
+ private:
+  struct LiveBlock {
+    uint64_t size;
+    uint32_t stack_id;
+  };
+  StackStats& stats_for(uint32_t stack_id);
+  void capture_for_peak(StackStats& s) const;
+  void see_time(uint64_t time_ns) {
+    if (time_ns > summary_.duration_ns) summary_.duration_ns = time_ns;
+  }
+
+  Summary summary_;
+  ProcessFacts process_;
+  ModuleTable modules_;
+  std::unordered_map<uint64_t, LiveBlock> live_;
+  uint64_t live_bytes_ = 0;
+  uint64_t peak_epoch_ = 0;  // bumped whenever the peak rises
+  std::vector<StackStats> stats_;
+  std::vector<StackTrace> stacks_;
+  uint64_t last_alloc_address_ = 0;  // for temporaries: an alloc immediately freed
+  bool last_alloc_pending_ = false;
+};
+
+}  // namespace heapline::analysis

@@ -1,0 +1,87 @@
+#include "report_model.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+namespace heapline::analysis {
+namespace {
+
+SourceLocation location_of(const ResolvedFrame& f) { return {f.function, f.file, f.line}; }
+
+// Stacks with the same frames (function, file, line) are one group, whatever their ids: the
+// recorder may give a stack two ids, and different return addresses can map to the same lines.
+std::string stack_key(const std::vector<ResolvedFrame>& frames) {
+  std::string key;
+  for (const ResolvedFrame& f : frames) {
+    key += f.function;
+    key += '\0';
+    key += f.file;
+    key += '\0';
+    key += std::to_string(f.line);
+    key += '\n';
+  }
+  return key;
+}
+
+}  // namespace
+
+Report analyze_trace(const std::string& path, const AnalysisOptions& options) {
+  TraceReader reader(path);
+  AllocationModel model;
+  reader.read(model);
+  model.finish();
+
+  Report report;
+  report.trace = reader.info();
+  report.summary = model.summary();
+  report.process = model.process();
+  report.complete = report.process.exited && !report.trace.truncated;
+
+  Symbolizer symbolizer;
+  StackSymbolizer stacks(model, symbolizer, options.site_rules);
+  std::map<std::string, size_t> leak_index;
+  std::map<std::tuple<std::string, uint32_t, std::string>, LineFigures> lines;
+  const auto& stats = model.stack_stats();
+  for (uint32_t id = 0; id < stats.size(); ++id) {
+    const StackStats& s = stats[id];
+    if (s.allocations == 0) continue;
+    const std::vector<ResolvedFrame>& frames = stacks.frames(id);
+    SourceLocation site;
+    if (!frames.empty()) site = location_of(frames[stacks.site_index(id)]);
+    else site.function = "<unknown stack>";
+
+    LineFigures& line = lines[{site.file, site.line, site.function}];
+    line.where = site;
+    line.allocations += s.allocations;
+    line.bytes_allocated += s.bytes_allocated;
+    line.peak_bytes += s.peak_bytes;
+    line.leaked_bytes += s.live_bytes;
+    line.leaked_blocks += s.live_blocks;
+    line.temporary += s.temporary;
+
+    if (s.live_blocks == 0) continue;
+    const std::string key = stack_key(frames);
+    auto [it, inserted] = leak_index.try_emplace(key, report.leaks.size());
+    if (inserted) report.leaks.push_back({0, 0, site, frames});
+    report.leaks[it->second].bytes += s.live_bytes;
+    report.leaks[it->second].blocks += s.live_blocks;
+  }
+  std::sort(report.leaks.begin(), report.leaks.end(), [](const LeakGroup& a, const LeakGroup& b) {
+    return a.bytes != b.bytes ? a.bytes > b.bytes : a.blocks > b.blocks;
+  });
+  for (auto& [key, figures] : lines) report.lines.push_back(std::move(figures));
+  std::sort(report.lines.begin(), report.lines.end(), [](const LineFigures& a, const LineFigures& b) {
+    if (a.peak_bytes != b.peak_bytes) return a.peak_bytes > b.peak_bytes;
+    return a.bytes_allocated > b.bytes_allocated;
+  });
+  report.warnings = symbolizer.warnings();
+  for (const std::string& note : report.trace.notes) report.warnings.push_back(note);
+  if (report.summary.lost_allocations || report.summary.lost_frees)
+    report.warnings.push_back("the recorder could not record " +
+                              std::to_string(report.summary.lost_allocations) + " allocations and " +
+                              std::to_string(report.summary.lost_frees) + " frees");
+  return report;
+}
+
+}  // namespace heapline::analysis

@@ -1,0 +1,55 @@
+// What the reports show, computed once from the model: summary, leak groups with symbolized
+// stacks, and per-source-line figures. Reports (text, JSON) only read this.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/allocation_model.h"
+#include "model/stack_symbolizer.h"
+#include "reader/trace_reader.h"
+
+namespace heapline::analysis {
+
+struct SourceLocation {
+  std::string function;
+  std::string file;
+  uint32_t line = 0;
+};
+
+struct LeakGroup {
+  uint64_t bytes = 0;
+  uint64_t blocks = 0;
+  SourceLocation site;
+  std::vector<ResolvedFrame> stack;
+};
+
+struct LineFigures {
+  SourceLocation where;
+  uint64_t allocations = 0;
+  uint64_t bytes_allocated = 0;
+  uint64_t peak_bytes = 0;  // live bytes from this line at the global peak
+  uint64_t leaked_bytes = 0;
+  uint64_t leaked_blocks = 0;
+  uint64_t temporary = 0;
+};
+
+struct Report {
+  TraceInfo trace;
+  Summary summary;
+  ProcessFacts process;
+  bool complete = false;  // ended by return from main / exit(), and the trace is whole
+  std::vector<LeakGroup> leaks;     // largest first
+  std::vector<LineFigures> lines;   // by peak bytes, then bytes allocated
+  std::vector<std::string> warnings;
+};
+
+// Reads and analyzes a trace: the whole pipeline behind `report` and `leaks`.
+// Throws TraceError on unreadable input.
+struct AnalysisOptions {
+  SiteRules site_rules;
+};
+Report analyze_trace(const std::string& path, const AnalysisOptions& options);
+
+}  // namespace heapline::analysis

@@ -1,0 +1,51 @@
+// Turns the model's stacks into source frames (inlined frames expanded) and picks each stack's
+// allocation *site*: its first frame outside the allocator, the C/C++ runtime and the standard
+// library headers, so `v.push_back(x)` in main.cpp:42 is attributed to main.cpp:42, not to
+// new_allocator.h. Users add their own frames to skip with --skip REGEX (matched against the
+// function name and the file).
+#pragma once
+
+#include <cstdint>
+#include <regex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "model/allocation_model.h"
+#include "symbolizer/symbolizer.h"
+
+namespace heapline::analysis {
+
+struct ResolvedFrame {
+  std::string function;
+  std::string file;
+  uint32_t line = 0;
+  std::string module;  // path of the module
+  uint64_t address = 0;  // the return address as recorded
+  bool inlined = false;
+};
+
+struct SiteRules {
+  std::vector<std::string> skip_patterns;  // user's extra patterns (ECMAScript regex)
+};
+
+class StackSymbolizer {
+ public:
+  StackSymbolizer(const AllocationModel& model, Symbolizer& symbolizer, const SiteRules& rules);
+
+  // Frames of the stack, innermost first; empty for an unknown id. Cached.
+  const std::vector<ResolvedFrame>& frames(uint32_t stack_id);
+  // Index into frames(stack_id) of the allocation site (0 when every frame would be skipped).
+  size_t site_index(uint32_t stack_id);
+
+ private:
+  bool is_runtime_frame(const ResolvedFrame& f) const;
+
+  const AllocationModel& model_;
+  Symbolizer& symbolizer_;
+  std::vector<std::regex> user_skip_;
+  std::unordered_map<uint32_t, std::vector<ResolvedFrame>> cache_;
+  std::vector<std::string> module_basenames_;
+};
+
+}  // namespace heapline::analysis
