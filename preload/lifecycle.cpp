@@ -1,5 +1,6 @@
 #include "lifecycle.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -113,6 +114,12 @@ __attribute__((constructor)) void heapline_start() { ensure_initialized(); }
 // here we only give the drain a moment so that the file on disk is mostly compressed.
 __attribute__((destructor)) void heapline_finish() {
   if (g_state.load() != State::kEnabled) return;
+  // libstdc++ keeps an emergency exception pool for the whole run and frees it only on request;
+  // valgrind and heaptrack request it at exit too, so that it is not reported as a leak. Its
+  // free is recorded like any other.
+  using FreeresFn = void (*)();
+  if (auto freeres = reinterpret_cast<FreeresFn>(dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv")))
+    freeres();
   const bool was_in_hook = t_state.in_hook;
   t_state.in_hook = true;
   drain_now(200);

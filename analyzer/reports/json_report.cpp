@@ -2,6 +2,8 @@
 
 namespace heapline::analysis {
 
+using json = nlohmann::ordered_json;
+
 using nlohmann::ordered_json;
 
 json location_to_json(const SourceLocation& where) {
