@@ -101,7 +101,7 @@ HEAPLINE_EXPORT void* realloc(void* old, size_t size) {
     return p;
   }
   const bool record = scope.may_record();
-  const uint64_t before = record ? hp::trace_time_ns() : 0;
+  const uint64_t before = record ? hp::trace_clock() : 0;
   void* p = hp::real.realloc(old, size);
   if (record) {
     // glibc's realloc(p, 0) frees p and returns NULL; any other NULL is a failure (p untouched).
@@ -125,7 +125,7 @@ HEAPLINE_EXPORT void* reallocarray(void* old, size_t count, size_t size) {
     return p;
   }
   const bool record = scope.may_record();
-  const uint64_t before = record ? hp::trace_time_ns() : 0;
+  const uint64_t before = record ? hp::trace_clock() : 0;
   void* p = hp::real.reallocarray(old, count, size);
   if (record) {
     if (old && (p || total == 0)) hp::record_free(old, AllocApi::kReallocArray, before);
@@ -193,7 +193,7 @@ HEAPLINE_EXPORT void* dlopen(const char* file, int mode) {
   // No guard around the real call: the constructors of the opened library are the target's code.
   void* handle = hp::real.dlopen(file, mode);
   hp::HookScope scope;
-  if (handle && scope.may_record()) hp::record_module_changes(hp::trace_time_ns());
+  if (handle && scope.may_record()) hp::record_module_changes(hp::trace_clock());
   return handle;
 }
 
@@ -206,7 +206,7 @@ HEAPLINE_EXPORT int dlclose(void* handle) {
   hp::HookScope scope;
   if (rc == 0 && scope.may_record()) {
     hp::flush_unwind_cache();
-    hp::record_module_changes(hp::trace_time_ns());
+    hp::record_module_changes(hp::trace_clock());
   }
   return rc;
 }

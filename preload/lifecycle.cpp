@@ -47,7 +47,7 @@ bool start_trace() {
     log_error("%s; the program runs on without heapline", why);
     return false;
   }
-  const uint64_t now = trace_time_ns();
+  const uint64_t now = trace_clock();
   record_process_info(now);
   record_module_changes(now, /*forget_known=*/true);
   if (!start_drain_thread(g_options)) {

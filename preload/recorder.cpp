@@ -48,7 +48,9 @@ class ErrnoKeeper {
 
 }  // namespace
 
-uint64_t trace_time_ns() { return monotonic_ns() - trace_file().start_monotonic_ns(); }
+uint64_t trace_clock() {
+  return (monotonic_ns() - trace_file().start_monotonic_ns()) >> format::kTimeShift;
+}
 
 void init_thread_tracking() { pthread_key_create(&g_thread_key, on_thread_exit); }
 
@@ -66,7 +68,7 @@ void record_alloc(const void* p, size_t size, format::AllocApi api) {
   uint64_t frames[format::kMaxStackDepth];
   const size_t depth = capture_stack(frames, g_max_depth);
   const StackInterner::Result stack = stack_interner().intern(frames, depth);
-  const uint64_t now = trace_time_ns();
+  const uint64_t now = trace_clock();
   if (stack.is_new) {
     uint8_t* q = begin_record(t, RecordKind::kStack, now, format::max_stack_record_size(depth));
     if (!q) {
@@ -112,7 +114,7 @@ void record_free(const void* p, format::AllocApi api, uint64_t time_ns) {
   commit_record(t, q, time_ns);
 }
 
-void record_free(const void* p, format::AllocApi api) { record_free(p, api, trace_time_ns()); }
+void record_free(const void* p, format::AllocApi api) { record_free(p, api, trace_clock()); }
 
 void record_process_info(uint64_t time_ns) {
   ThreadState& t = t_state;
@@ -153,7 +155,7 @@ void record_exit(format::ExitKind kind, int status) {
   ThreadState& t = t_state;
   register_thread(t);
   record_lost_counts();
-  const uint64_t now = trace_time_ns();
+  const uint64_t now = trace_clock();
   if (uint8_t* p = begin_record(t, RecordKind::kExit, now, 1 + format::kMaxVarintSize)) {
     *p++ = static_cast<uint8_t>(kind);
     p = put_varint(p, format::zigzag(status));
@@ -163,7 +165,7 @@ void record_exit(format::ExitKind kind, int status) {
 
 void record_fork(int child_pid) {
   ThreadState& t = t_state;
-  const uint64_t now = trace_time_ns();
+  const uint64_t now = trace_clock();
   if (uint8_t* p = begin_record(t, RecordKind::kFork, now, format::kMaxVarintSize)) {
     p = put_varint(p, static_cast<uint64_t>(child_pid));
     commit_record(t, p, now);
@@ -173,7 +175,7 @@ void record_fork(int child_pid) {
 void record_lost_counts() {
   ThreadState& t = t_state;
   if (!t.lost_allocs && !t.lost_frees) return;
-  const uint64_t now = trace_time_ns();
+  const uint64_t now = trace_clock();
   if (uint8_t* p = begin_record(t, RecordKind::kLost, now, 2 * format::kMaxVarintSize)) {
     p = put_varint(p, t.lost_allocs);
     p = put_varint(p, t.lost_frees);

@@ -11,11 +11,11 @@
 
 namespace heapline::preload {
 
-// Time in ns since the trace started: what records carry.
-uint64_t trace_time_ns();
+// Ticks (2^kTimeShift ns) since the trace started: what records carry.
+uint64_t trace_clock();
 
 void record_alloc(const void* p, size_t size, format::AllocApi api);
-// `time_ns` lets realloc date its implicit free to before the real call (see hooks.cpp).
+// `time` lets realloc date its implicit free to before the real call (see hooks.cpp).
 void record_free(const void* p, format::AllocApi api, uint64_t time_ns);
 void record_free(const void* p, format::AllocApi api);
 

@@ -6,15 +6,17 @@ namespace heapline::analysis {
 
 using format::RecordKind;
 
-ChunkDecoder::ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time_ns, uint32_t tid,
-                           uint64_t file_offset, bool lenient, const std::string* path)
+ChunkDecoder::ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time,
+                           uint32_t time_shift, uint32_t tid, uint64_t file_offset, bool lenient,
+                           const std::string* path)
     : cursor_{data, data + size},
       begin_(data),
       file_offset_(file_offset),
       lenient_(lenient),
       path_(path),
       tid_(tid),
-      time_ns_(base_time_ns) {}
+      ticks_(base_time),
+      time_shift_(time_shift) {}
 
 void ChunkDecoder::corrupt(const char* what) const {
   throw TraceError(*path_, file_offset_ + static_cast<uint64_t>(cursor_.p - begin_),
@@ -119,11 +121,12 @@ bool ChunkDecoder::advance() {
     corrupt("unknown allocation function");
   }
   cursor_ = c;
-  time_ns_ += delta;
+  ticks_ += delta;
   return true;
 }
 
 void ChunkDecoder::deliver(RecordVisitor& v) const {
+  const uint64_t time_ns_ = time_ns();
   const auto api = static_cast<format::AllocApi>(u_[0]);
   switch (kind_) {
     case RecordKind::kAlloc:

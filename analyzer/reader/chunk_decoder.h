@@ -16,12 +16,12 @@ class ChunkDecoder {
  public:
   // `data` must outlive the decoder. `lenient`: the chunk may end in a torn record (a file cut
   // short): stop quietly there instead of reporting corruption.
-  ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time_ns, uint32_t tid,
-               uint64_t file_offset, bool lenient, const std::string* path);
+  ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time, uint32_t time_shift,
+               uint32_t tid, uint64_t file_offset, bool lenient, const std::string* path);
 
   // Decodes the next record. False at the end of the chunk. Throws TraceError on corruption.
   bool advance();
-  uint64_t time_ns() const { return time_ns_; }
+  uint64_t time_ns() const { return ticks_ << time_shift_; }
   format::RecordKind kind() const { return kind_; }
   // Hands the current record to the visitor.
   void deliver(RecordVisitor& visitor) const;
@@ -35,7 +35,8 @@ class ChunkDecoder {
   bool lenient_;
   const std::string* path_;
   uint32_t tid_;
-  uint64_t time_ns_;
+  uint64_t ticks_;
+  uint32_t time_shift_;
   uint64_t last_address_ = 0;
   format::RecordKind kind_{};
 

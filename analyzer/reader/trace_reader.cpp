@@ -54,7 +54,7 @@ TraceReader::TraceReader(const std::string& path) {
                            " (this heapline reads version " + std::to_string(format::kVersion) + ")");
     if (h.header_size != format::kFileHeaderSize || h.ring_offset != format::kFileHeaderSize ||
         h.chunk_size < 4096 || h.chunk_size > (64u << 20) || h.chunk_count == 0 ||
-        h.chunk_count > (1u << 20) ||
+        h.chunk_count > (1u << 20) || h.time_shift > 30 ||
         h.data_offset != h.ring_offset + static_cast<uint64_t>(h.chunk_size) * h.chunk_count)
       throw TraceError(path, offsetof(FileHeader, header_size), "inconsistent file header");
     index_frames();
@@ -64,7 +64,7 @@ TraceReader::TraceReader(const std::string& path) {
     throw;
   }
   std::sort(sources_.begin(), sources_.end(), [](const Source& a, const Source& b) {
-    return a.base_time_ns != b.base_time_ns ? a.base_time_ns < b.base_time_ns : a.seq < b.seq;
+    return a.base_time != b.base_time ? a.base_time < b.base_time : a.seq < b.seq;
   });
 }
 
@@ -102,7 +102,7 @@ void TraceReader::index_frames() {
       if (offset < info_.file_size) info_.notes.push_back("ignored an unfinished frame at the end");
       return;
     }
-    sources_.push_back({f.seq, f.base_time_ns, f.tid, offset + sizeof f, f.compressed_size,
+    sources_.push_back({f.seq, f.base_time, f.tid, offset + sizeof f, f.compressed_size,
                         f.raw_size, true, false});
     ++info_.frames;
     info_.compressed_bytes += sizeof f + f.compressed_size;
@@ -140,7 +140,7 @@ void TraceReader::index_ring() {
       info_.truncated = true;
     }
     if (used == 0) continue;
-    sources_.push_back({c->seq, c->base_time_ns, c->tid, offset + sizeof(ChunkHeader),
+    sources_.push_back({c->seq, c->base_time, c->tid, offset + sizeof(ChunkHeader),
                         static_cast<uint32_t>(used), static_cast<uint32_t>(used), false, lenient});
     ++info_.ring_chunks;
     info_.raw_bytes += used;
@@ -197,7 +197,7 @@ void TraceReader::read(RecordVisitor& visitor) {
                              (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong size"));
       data = chunk->buffer.data();
     }
-    chunk->decoder = std::make_unique<ChunkDecoder>(data, s.raw_size, s.base_time_ns, s.tid,
+    chunk->decoder = std::make_unique<ChunkDecoder>(data, s.raw_size, s.base_time, info_.header.time_shift, s.tid,
                                                     s.compressed ? s.offset : s.offset, s.lenient,
                                                     &info_.path);
     if (chunk->decoder->advance()) {
@@ -211,7 +211,7 @@ void TraceReader::read(RecordVisitor& visitor) {
   while (next < sources_.size() || !heap.empty()) {
     // Open every chunk that starts no later than the earliest pending record.
     while (next < sources_.size() &&
-           (heap.empty() || sources_[next].base_time_ns <= heap.top()->decoder->time_ns()))
+           (heap.empty() || (sources_[next].base_time << info_.header.time_shift) <= heap.top()->decoder->time_ns()))
       open_source(sources_[next++]);
     if (heap.empty()) continue;
     OpenChunk* top = heap.top();

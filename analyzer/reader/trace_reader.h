@@ -43,7 +43,7 @@ class TraceReader {
  private:
   struct Source {
     uint64_t seq;
-    uint64_t base_time_ns;
+    uint64_t base_time;  // ticks
     uint32_t tid;
     uint64_t offset;       // of the records (ring) or of the compressed bytes (frame)
     uint32_t stored_size;

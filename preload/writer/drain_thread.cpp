@@ -16,6 +16,7 @@
 #include "../clock.h"
 #include "../lifecycle.h"
 #include "../options.h"
+#include "../recorder.h"
 #include "../thread_state.h"
 #include "record_writer.h"
 #include "trace_file.h"
@@ -36,7 +37,6 @@ struct DrainContext {
 DrainContext g_ctx;
 std::atomic<uint32_t> g_passes{0};  // futex word: bumped after every pass
 
-uint64_t now_relative() { return monotonic_ns() - trace_file().start_monotonic_ns(); }
 
 bool compress_chunk(const format::ChunkHeader& chunk, const uint8_t* data) {
   const uint32_t raw = chunk.used.load(std::memory_order_acquire);
@@ -48,7 +48,7 @@ bool compress_chunk(const format::ChunkHeader& chunk, const uint8_t* data) {
   header->magic = format::kFrameMagic;
   header->tid = chunk.tid;
   header->seq = chunk.seq;
-  header->base_time_ns = chunk.base_time_ns;
+  header->base_time = chunk.base_time;
   header->raw_size = raw;
   header->compressed_size = static_cast<uint32_t>(n);
   header->header_checksum = format::frame_header_checksum(*header);
@@ -117,14 +117,14 @@ void* drain_main(void*) {
   for (;;) {
     TraceFile& file = trace_file();
     const uint32_t seen = file.seal_events().load(std::memory_order_acquire);
-    const uint64_t now = now_relative();
+    const uint64_t now = trace_clock();
     if (g_ctx.rss_interval_ms && now >= next_rss) {
       record_rss(now);
-      next_rss = now + g_ctx.rss_interval_ms * 1000000ull;
+      next_rss = now + ((g_ctx.rss_interval_ms * 1000000ull) >> format::kTimeShift);
     }
     if (now >= next_names) {
       record_thread_names(now);
-      next_names = now + 500 * 1000000ull;
+      next_names = now + ((500 * 1000000ull) >> format::kTimeShift);
     }
     if (file.drain_sealed(compress_chunk) < 0) {
       disable_recording("cannot append to the trace file (disk full?); recording stopped");

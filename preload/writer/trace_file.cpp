@@ -129,6 +129,7 @@ bool TraceFile::create(const Options& options, int pid, int ppid, const char* ex
   h->ppid = static_cast<uint32_t>(ppid);
   h->start_realtime_ns = realtime_ns();
   h->start_monotonic_ns = start_monotonic_ns_;
+  h->time_shift = format::kTimeShift;
   std::atomic_signal_fence(std::memory_order_release);
   memcpy(h->magic, format::kFileMagic, sizeof h->magic);  // last: a torn header is not valid
   header_ = h;
@@ -168,7 +169,7 @@ bool TraceFile::back_chunk(uint32_t index) {
   return true;
 }
 
-ChunkHeader* TraceFile::acquire_chunk(uint32_t tid, uint64_t base_time_ns) {
+ChunkHeader* TraceFile::acquire_chunk(uint32_t tid, uint64_t base_time) {
   if (!header_) return nullptr;
   constexpr long kWaitStepMs = 10;
   constexpr int kMaxWaitSteps = 3000;  // 30 s: a starved ring means something is very wrong
@@ -189,7 +190,7 @@ ChunkHeader* TraceFile::acquire_chunk(uint32_t tid, uint64_t base_time_ns) {
         c->used.store(0, std::memory_order_release);
         c->seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
         c->tid = tid;
-        c->base_time_ns = base_time_ns;
+        c->base_time = base_time;
         std::atomic_signal_fence(std::memory_order_release);
         c->magic = format::kChunkMagic;
         return c;

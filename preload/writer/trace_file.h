@@ -33,7 +33,7 @@ class TraceFile {
 
   // Producer side. acquire_chunk returns null when no chunk became free in time (the caller
   // counts its event as lost) or the file failed.
-  format::ChunkHeader* acquire_chunk(uint32_t tid, uint64_t base_time_ns);
+  format::ChunkHeader* acquire_chunk(uint32_t tid, uint64_t base_time);
   void seal_chunk(format::ChunkHeader* chunk);
   static uint8_t* chunk_data(format::ChunkHeader* c) { return reinterpret_cast<uint8_t*>(c + 1); }
 
