@@ -35,7 +35,9 @@ struct DrainContext {
 };
 
 DrainContext g_ctx;
-std::atomic<uint32_t> g_passes{0};  // futex word: bumped after every pass
+// Futex word: after each pass, the value of seal_events() the pass started from. A waiter that
+// bumped seal_events() to V is served once this reaches V.
+std::atomic<uint32_t> g_pass_done{0};
 
 
 bool compress_chunk(const format::ChunkHeader& chunk, const uint8_t* data) {
@@ -130,8 +132,8 @@ void* drain_main(void*) {
       disable_recording("cannot append to the trace file (disk full?); recording stopped");
       return nullptr;
     }
-    g_passes.fetch_add(1, std::memory_order_release);
-    futex_wake_all(g_passes);
+    g_pass_done.store(seen, std::memory_order_release);
+    futex_wake_all(g_pass_done);
     const long wait_ms = g_ctx.rss_interval_ms ? (g_ctx.rss_interval_ms < 20 ? g_ctx.rss_interval_ms : 20) : 20;
     futex_wait(file.seal_events(), seen, wait_ms);
   }
@@ -167,12 +169,16 @@ bool start_drain_thread(const Options& options) {
 }
 
 void drain_now(long timeout_ms) {
-  const uint32_t before = g_passes.load(std::memory_order_acquire);
+  // Change the word the drain sleeps on, not only wake it: a wake that comes just before it
+  // goes to sleep would be lost and cost a whole sleep interval.
+  const uint32_t target = trace_file().seal_events().fetch_add(1, std::memory_order_acq_rel) + 1;
   futex_wake_all(trace_file().seal_events());
   const uint64_t deadline = monotonic_ns() + static_cast<uint64_t>(timeout_ms) * 1000000ull;
-  // Two passes: the first may have started before our request.
-  while (g_passes.load(std::memory_order_acquire) - before < 2 && monotonic_ns() < deadline)
-    futex_wait(g_passes, g_passes.load(std::memory_order_acquire), 10);
+  for (;;) {
+    const uint32_t done = g_pass_done.load(std::memory_order_acquire);
+    if (static_cast<int32_t>(done - target) >= 0 || monotonic_ns() >= deadline) return;
+    futex_wait(g_pass_done, done, 10);
+  }
 }
 
 }  // namespace heapline::preload
