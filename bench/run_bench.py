@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Compares heapline with heaptrack on the same workloads, side by side, as paired runs.
+
+For each workload, each round runs it untraced, under heapline and under heaptrack (and under
+heapline's sampling mode), in a rotating order, so that machine noise hits every mode alike.
+Reported are medians over rounds of:
+  - slowdown: wall time / untraced wall time of the same round
+  - cpu: user+sys seconds of the whole process tree (heaptrack's interpreter included)
+  - added cost per allocation (us): (wall - untraced wall) / allocations
+  - profiler memory: peak RSS of the traced tree minus the untraced run's
+  - trace bytes per allocation: heapline's trace on disk (st_blocks) vs heaptrack's .zst
+  - analysis: allocations per second of `heapline report --json` vs `heaptrack_print`
+Usage: bench/run_bench.py [--build build] [--rounds 5] [--only churn1,sqlite3]
+"""
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def make_sqlite_script(path, rows):
+    with open(path, "w") as f:
+        f.write("create table t(a integer primary key, b text, c real);\nbegin;\n")
+        for i in range(rows):
+            f.write(f"insert into t(b, c) values('{'x' * (1 + i * 7 % 60)}', {i * 0.37});\n")
+        f.write("commit;\ncreate index tb on t(b);\nselect count(*), sum(length(b)) from t;\n")
+        f.write("select b from t order by c desc limit 3;\n")
+
+
+def make_cxx_source(path):
+    with open(path, "w") as f:
+        f.write("#include <map>\n#include <string>\n#include <vector>\n#include <algorithm>\n")
+        f.write("#include <memory>\n#include <functional>\n#include <regex>\n")
+        for i in range(40):
+            f.write(f"std::map<std::string, std::vector<int>> table{i}() {{\n")
+            f.write(f"  std::map<std::string, std::vector<int>> m; m[\"k{i}\"] = {{1, 2, {i}}};\n")
+            f.write("  std::sort(m[\"a\"].begin(), m[\"a\"].end()); return m; }\n")
+        f.write("int main() { std::regex r(\"a+b\"); return table0().size(); }\n")
+
+
+def workloads(build, tmp):
+    sql = os.path.join(tmp, "bench.sql")
+    make_sqlite_script(sql, 20000)
+    cxx = os.path.join(tmp, "bench.cpp")
+    make_cxx_source(cxx)
+    ii = os.path.join(tmp, "bench.ii")  # preprocessed once, so cc1plus needs no include paths
+    subprocess.run(["g++", "-E", cxx, "-o", ii], check=True)
+    cc1plus = subprocess.run(["g++", "-print-prog-name=cc1plus"], capture_output=True,
+                             text=True).stdout.strip()
+    py = "d = {}\nfor i in range(200000): d[str(i)] = [i] * (i % 5)\nprint(len(d))\n"
+    return {
+        "churn1": ([f"{build}/bin/bench_churn", "1", "1000000"], None, {}),
+        "churn2": ([f"{build}/bin/bench_churn", "2", "500000"], None, {}),
+        "containers": ([f"{build}/bin/bench_containers", "10"], None, {}),
+        "sqlite3": (["sqlite3", ":memory:"], sql, {}),
+        "python3": (["/usr/bin/python3", "-c", py], None, {"PYTHONMALLOC": "malloc"}),
+        # cc1plus itself: heaptrack follows no child processes, so the g++ driver would hide it.
+        "cc1plus": ([cc1plus, "-fpreprocessed", "-quiet", "-O1", ii, "-o", os.path.join(tmp, "bench.s")], None, {}),
+    }
+
+
+def run_tree(argv, stdin_path, env):
+    """Runs argv to completion; returns (wall s, cpu s of the tree, max rss KiB)."""
+    stdin = open(stdin_path) if stdin_path else subprocess.DEVNULL
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if stdin_path:
+        stdin.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{argv[0]} failed with status {status}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
+def du_bytes(paths):
+    return sum(os.stat(p).st_blocks * 512 for p in paths)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--sample-bytes", default="")
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+    preload = f"{build}/lib/libheapline_preload.so"
+    heapline = f"{build}/bin/heapline"
+    tmp = tempfile.mkdtemp(prefix="heapline-bench-")
+    results = {}
+    for name, (argv, stdin_path, extra_env) in workloads(build, tmp).items():
+        if args.only and name not in args.only.split(","):
+            continue
+        base_env = dict(os.environ, **extra_env)
+        modes = ["untraced", "heapline", "heaptrack"] + (["sampled"] if args.sample_bytes else [])
+        rows = {m: [] for m in modes}
+        for r in range(args.rounds):
+            order = modes[r % len(modes):] + modes[:r % len(modes)]
+            for mode in order:
+                out = os.path.join(tmp, f"{name}.{mode}.{r}")
+                os.makedirs(out)
+                env = dict(base_env)
+                cmd = list(argv)
+                if mode in ("heapline", "sampled"):
+                    env["LD_PRELOAD"] = preload
+                    env["HEAPLINE_OUTPUT"] = f"{out}/t.%p.trace"
+                    if mode == "sampled":
+                        env["HEAPLINE_SAMPLE_BYTES"] = args.sample_bytes
+                elif mode == "heaptrack":
+                    cmd = ["heaptrack", "-o", f"{out}/ht"] + cmd
+                wall, cpu, rss = run_tree(cmd, stdin_path, env)
+                files = [os.path.join(out, f) for f in os.listdir(out)]
+                rows[mode].append({"wall": wall, "cpu": cpu, "rss": rss, "files": files})
+        # Analysis speed and counts from the last round's traces.
+        hl_files = sorted(rows["heapline"][-1]["files"])
+        main_trace = hl_files[0]
+        start = time.perf_counter()
+        report = json.loads(subprocess.run([heapline, "report", "--json", main_trace],
+                                           capture_output=True, check=True).stdout)
+        hl_analysis = time.perf_counter() - start
+        allocs = report["summary"]["allocations"]
+        ht_zst = [f for f in rows["heaptrack"][-1]["files"] if f.endswith(".zst")]
+        start = time.perf_counter()
+        ht_out = subprocess.run(["heaptrack_print", ht_zst[0]], capture_output=True, text=True).stdout
+        ht_analysis = time.perf_counter() - start
+        ht_allocs = next((int(l.split(":")[1].split()[0]) for l in ht_out.splitlines()
+                          if l.startswith("calls to allocation functions:")), 0)
+
+        def median_ratio(mode, key):
+            return statistics.median(rows[mode][i][key] / rows["untraced"][i][key]
+                                     for i in range(args.rounds))
+
+        def added_us(mode):
+            return statistics.median((rows[mode][i]["wall"] - rows["untraced"][i]["wall"]) /
+                                     max(allocs, 1) * 1e6 for i in range(args.rounds))
+
+        res = {"allocations": allocs, "heaptrack_allocations": ht_allocs}
+        for mode in modes[1:]:
+            res[mode] = {
+                "slowdown": median_ratio(mode, "wall"),
+                "cpu_s": statistics.median(x["cpu"] for x in rows[mode]),
+                "added_us_per_alloc": added_us(mode),
+                "profiler_rss_mib": statistics.median(
+                    (rows[mode][i]["rss"] - rows["untraced"][i]["rss"]) / 1024
+                    for i in range(args.rounds)),
+                "trace_bytes_per_alloc": statistics.median(
+                    du_bytes(x["files"]) for x in rows[mode]) / max(allocs, 1),
+            }
+        res["untraced_cpu_s"] = statistics.median(x["cpu"] for x in rows["untraced"])
+        res["analysis_allocs_per_s"] = {"heapline": allocs / hl_analysis,
+                                        "heaptrack_print": ht_allocs / max(ht_analysis, 1e-9)}
+        results[name] = res
+        print_row(name, res, modes)
+        sys.stdout.flush()
+    shutil.rmtree(tmp, ignore_errors=True)
+    with open(os.path.join(tempfile.gettempdir(), "heapline-bench.json"), "w") as f:
+        json.dump(results, f, indent=2)
+
+
+def print_row(name, r, modes):
+    if name and not getattr(print_row, "header", False):
+        print("| workload | allocs | mode | slowdown | added us/alloc | cpu s (untraced) | "
+              "profiler RSS MiB | trace B/alloc | analysis Malloc/s |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        print_row.header = True
+    for mode in modes[1:]:
+        m = r[mode]
+        analysis = r["analysis_allocs_per_s"].get("heaptrack_print" if mode == "heaptrack"
+                                                  else "heapline", 0) if mode != "sampled" else 0
+        print(f"| {name} | {r['allocations']} | {mode} | {m['slowdown']:.2f}x | "
+              f"{m['added_us_per_alloc']:.3f} | {m['cpu_s']:.2f} ({r['untraced_cpu_s']:.2f}) | "
+              f"{m['profiler_rss_mib']:.1f} | {m['trace_bytes_per_alloc']:.2f} | "
+              f"{analysis / 1e6:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
