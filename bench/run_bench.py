@@ -104,6 +104,7 @@ def main():
         base_env = dict(os.environ, **extra_env)
         modes = ["untraced", "heapline", "heaptrack"] + (["sampled"] if args.sample_bytes else [])
         rows = {m: [] for m in modes}
+        failed = set()
         for r in range(args.rounds):
             order = modes[r % len(modes):] + modes[:r % len(modes)]
             for mode in order:
@@ -118,7 +119,12 @@ def main():
                         env["HEAPLINE_SAMPLE_BYTES"] = args.sample_bytes
                 elif mode == "heaptrack":
                     cmd = ["heaptrack", "-o", f"{out}/ht"] + cmd
-                wall, cpu, rss = run_tree(cmd, stdin_path, env)
+                try:
+                    wall, cpu, rss = run_tree(cmd, stdin_path, env)
+                except RuntimeError as e:
+                    print(f"# {name}: {mode} failed: {e}", flush=True)
+                    failed.add(mode)
+                    wall, cpu, rss = float("nan"), float("nan"), 0
                 files = [os.path.join(out, f) for f in os.listdir(out)]
                 rows[mode].append({"wall": wall, "cpu": cpu, "rss": rss, "files": files})
         # Analysis speed and counts from the last round's traces.
@@ -131,7 +137,8 @@ def main():
         allocs = report["summary"]["allocations"]
         ht_zst = [f for f in rows["heaptrack"][-1]["files"] if f.endswith(".zst")]
         start = time.perf_counter()
-        ht_out = subprocess.run(["heaptrack_print", ht_zst[0]], capture_output=True, text=True).stdout
+        ht_out = "" if "heaptrack" in failed else subprocess.run(
+            ["heaptrack_print", ht_zst[0]], capture_output=True, text=True).stdout
         ht_analysis = time.perf_counter() - start
         ht_allocs = next((int(l.split(":")[1].split()[0]) for l in ht_out.splitlines()
                           if l.startswith("calls to allocation functions:")), 0)
