@@ -147,6 +147,12 @@ std::vector<SourceFrame> inline_frames(Dwfl_Module* module, Dwarf_Addr dwfl_addr
   Dwarf_Die* cu = dwfl_module_addrdie(module, dwfl_addr, &bias);
   if (cu == nullptr) return {};
   const Dwarf_Addr pc = dwfl_addr - bias;  // address as the DWARF (maybe a .debug file) has it
+  // libdwfl picks the CU whose first address is the nearest below, without checking where it
+  // ends: an address in a gap after it (code without DWARF, like crt1.o's _start placed after an
+  // -O2 main in .text.startup) would get that CU's last line-table row. Only a CU that covers pc
+  // may answer; one without address attributes cannot be checked and is trusted.
+  const bool has_ranges = dwarf_hasattr(cu, DW_AT_low_pc) || dwarf_hasattr(cu, DW_AT_ranges);
+  if (has_ranges && dwarf_haspc(cu, pc) != 1) return {};
 
   std::vector<SourceFrame> frames;
   Position here = line_table_position(cu, pc);

@@ -64,6 +64,15 @@ class ModuleDebugInfo {
   Dwarf_Addr bias_ = 0;  // dwfl address - ELF vaddr of the main file (0 as we report it)
   Dwarf_Addr start_ = 0, end_ = 0;
   bool has_dwarf_ = false;
+
+  // Function symbols sorted by address, built on the first symbol_name() call.
+  struct Symbol {
+    Dwarf_Addr address;
+    GElf_Xword size;
+    const char* name;  // owned by the Dwfl
+  };
+  mutable std::vector<Symbol> symbols_;
+  mutable bool symbols_built_ = false;
 };
 
 }  // namespace heapline::analysis
