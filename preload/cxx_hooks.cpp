@@ -9,6 +9,7 @@
 #include "lifecycle.h"
 #include "real_functions.h"
 #include "recorder.h"
+#include "sampler.h"
 
 #define HEAPLINE_EXPORT __attribute__((visibility("default")))
 
@@ -25,7 +26,7 @@ void* new_impl(size_t size, AllocApi api, void* (*real_new)(size_t)) {
   hp::HookScope scope;
   ensure_real();
   void* p = real_new(size);
-  if (scope.may_record()) hp::record_alloc(p, size, api);
+  if (scope.may_record() && hp::should_sample(hp::t_state, size)) hp::record_alloc(p, size, api);
   return p;
 }
 
@@ -34,7 +35,7 @@ void* new_aligned_impl(size_t size, size_t alignment, AllocApi api,
   hp::HookScope scope;
   ensure_real();
   void* p = real_new(size, alignment);
-  if (scope.may_record()) hp::record_alloc(p, size, api);
+  if (scope.may_record() && hp::should_sample(hp::t_state, size)) hp::record_alloc(p, size, api);
   return p;
 }
 
@@ -42,7 +43,7 @@ void delete_impl(void* p, AllocApi api, void (*real_delete)(void*)) {
   if (!p || heapline::preload::bootstrap_pool::owns(p)) return;
   hp::HookScope scope;
   ensure_real();
-  if (scope.may_record()) hp::record_free(p, api);
+  if (scope.may_record() && hp::should_record_free(p)) hp::record_free(p, api);
   real_delete(p);
 }
 
@@ -51,7 +52,7 @@ void delete_aligned_impl(void* p, size_t alignment, AllocApi api,
   if (!p) return;
   hp::HookScope scope;
   ensure_real();
-  if (scope.may_record()) hp::record_free(p, api);
+  if (scope.may_record() && hp::should_record_free(p)) hp::record_free(p, api);
   real_delete(p, alignment);
 }
 

@@ -20,6 +20,7 @@
 #include "lifecycle.h"
 #include "real_functions.h"
 #include "recorder.h"
+#include "sampler.h"
 
 #define HEAPLINE_EXPORT __attribute__((visibility("default")))
 
@@ -40,11 +41,11 @@ inline bool have_real(const hp::HookScope& scope) {
 }
 
 inline void after_alloc(const hp::HookScope& scope, void* p, size_t size, AllocApi api) {
-  if (p && scope.may_record()) hp::record_alloc(p, size, api);
+  if (p && scope.may_record() && hp::should_sample(hp::t_state, size)) hp::record_alloc(p, size, api);
 }
 
 inline void before_free(const hp::HookScope& scope, void* p, AllocApi api) {
-  if (scope.may_record()) hp::record_free(p, api);
+  if (scope.may_record() && hp::should_record_free(p)) hp::record_free(p, api);
 }
 
 // Moves a bootstrap-pool block (or null) into a real block of `size` bytes.
@@ -105,8 +106,9 @@ HEAPLINE_EXPORT void* realloc(void* old, size_t size) {
   void* p = hp::real.realloc(old, size);
   if (record) {
     // glibc's realloc(p, 0) frees p and returns NULL; any other NULL is a failure (p untouched).
-    if (old && (p || size == 0)) hp::record_free(old, AllocApi::kRealloc, before);
-    if (p) hp::record_alloc(p, size, AllocApi::kRealloc);
+    if (old && (p || size == 0) && hp::should_record_free(old))
+      hp::record_free(old, AllocApi::kRealloc, before);
+    if (p && hp::should_sample(hp::t_state, size)) hp::record_alloc(p, size, AllocApi::kRealloc);
   }
   return p;
 }
@@ -128,8 +130,10 @@ HEAPLINE_EXPORT void* reallocarray(void* old, size_t count, size_t size) {
   const uint64_t before = record ? hp::trace_clock() : 0;
   void* p = hp::real.reallocarray(old, count, size);
   if (record) {
-    if (old && (p || total == 0)) hp::record_free(old, AllocApi::kReallocArray, before);
-    if (p) hp::record_alloc(p, total, AllocApi::kReallocArray);
+    if (old && (p || total == 0) && hp::should_record_free(old))
+      hp::record_free(old, AllocApi::kReallocArray, before);
+    if (p && hp::should_sample(hp::t_state, total))
+      hp::record_alloc(p, total, AllocApi::kReallocArray);
   }
   return p;
 }

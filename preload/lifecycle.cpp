@@ -13,6 +13,7 @@
 #include "options.h"
 #include "real_functions.h"
 #include "recorder.h"
+#include "sampler.h"
 #include "writer/drain_thread.h"
 #include "writer/record_writer.h"
 #include "writer/stack_interner.h"
@@ -72,6 +73,7 @@ void after_fork_in_child() {
   if (g_state.load() == State::kEnabled) {
     trace_file().abandon_after_fork();
     stack_interner().reset_after_fork();
+    reset_sampler_after_fork();
     if (!start_trace()) g_state.store(State::kDisabled);
   }
   t.in_hook = false;
@@ -97,6 +99,7 @@ void ensure_initialized() {
   resolve_real_functions();
   g_options = read_options();
   g_max_depth = g_options.max_depth;
+  init_sampler(g_options.sample_bytes, g_options.sample_seed);
   init_stack_capture();
   init_thread_tracking();
   pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);

@@ -7,6 +7,9 @@
 //   HEAPLINE_CHUNK_KB     chunk size in KiB (default 32)
 //   HEAPLINE_ZSTD_LEVEL   compression level of drained chunks (default 3)
 //   HEAPLINE_RSS_MS       interval of RSS samples in ms (default 50; 0 = off)
+//   HEAPLINE_SAMPLE_BYTES sampling mode: record allocations by a Poisson process over bytes with
+//                         this mean interval (0 = record every allocation, the default)
+//   HEAPLINE_SAMPLE_SEED  seed of the sampler (default: from the clock and pid)
 //   HEAPLINE_MANIFEST     if set, the path of each trace is appended to this file (used by
 //                         `heapline run` to tell the user where traces went)
 #pragma once
@@ -23,6 +26,8 @@ struct Options {
   uint32_t chunk_size;
   int zstd_level;
   uint32_t rss_interval_ms;
+  uint64_t sample_bytes;
+  uint64_t sample_seed;
 };
 
 // Parses the environment with getenv only (no allocation). Invalid numbers keep the default.

@@ -10,6 +10,7 @@
 #include "capture/stack_capture.h"
 #include "clock.h"
 #include "lifecycle.h"
+#include "sampler.h"
 #include "thread_state.h"
 #include "writer/record_writer.h"
 #include "writer/stack_interner.h"
@@ -89,6 +90,7 @@ void record_alloc(const void* p, size_t size, format::AllocApi api) {
     ++t.lost_allocs;
     return;
   }
+  if (g_sample_bytes) remember_sampled(p);
   const auto address = reinterpret_cast<uint64_t>(p);
   *q++ = static_cast<uint8_t>(api);
   q = put_varint(q, size);

@@ -20,6 +20,8 @@ struct ThreadState {
   uint64_t last_address;   // of the last alloc/free in chunk (delta base)
   uint64_t lost_allocs;    // allocations seen but not recorded (e.g. ring starved)
   uint64_t lost_frees;
+  int64_t bytes_until_sample;  // sampling mode: bytes to allocate before the next sample point
+  uint64_t sample_rng;         // sampling mode: this thread's random state (0 = not started)
 };
 
 extern thread_local ThreadState t_state __attribute__((tls_model("initial-exec")));

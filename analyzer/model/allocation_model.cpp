@@ -1,5 +1,7 @@
 #include "allocation_model.h"
 
+#include <cmath>
+
 namespace heapline::analysis {
 
 using format::AllocApi;
@@ -18,8 +20,19 @@ void AllocationModel::capture_for_peak(StackStats& s) const {
 
 void AllocationModel::on_alloc(const AllocRecord& r) {
   see_time(r.time_ns);
+  uint64_t size = r.size;
+  double weight = 1;
+  if (summary_.sample_bytes) {
+    // Horvitz-Thompson: a block sampled with probability p counts 1/p times.
+    const double p = -std::expm1(-static_cast<double>(r.size) / static_cast<double>(summary_.sample_bytes));
+    weight = p > 0 ? 1 / p : 1;
+    const double estimate = static_cast<double>(r.size) * weight;
+    size = static_cast<uint64_t>(std::llround(estimate));
+    bytes_allocated_variance_ += estimate * estimate * (1 - (p > 0 ? p : 1));
+  }
   ++summary_.allocations;
-  summary_.bytes_allocated += r.size;
+  estimated_allocations_ += weight;
+  summary_.bytes_allocated += size;
   // A block at an address we think is live means we missed its free (not recorded): drop it.
   if (auto it = live_.find(r.address); it != live_.end()) {
     StackStats& old = stats_for(it->second.stack_id);
@@ -32,11 +45,12 @@ void AllocationModel::on_alloc(const AllocRecord& r) {
   StackStats& s = stats_for(r.stack_id);
   capture_for_peak(s);
   ++s.allocations;
-  s.bytes_allocated += r.size;
-  s.live_bytes += r.size;
+  s.estimated_allocations += weight;
+  s.bytes_allocated += size;
+  s.live_bytes += size;
   ++s.live_blocks;
-  live_.emplace(r.address, LiveBlock{r.size, r.stack_id});
-  live_bytes_ += r.size;
+  live_.emplace(r.address, LiveBlock{size, r.stack_id, static_cast<float>(weight)});
+  live_bytes_ += size;
   if (live_bytes_ > summary_.peak_bytes) {
     summary_.peak_bytes = live_bytes_;
     summary_.peak_time_ns = r.time_ns;
@@ -66,6 +80,7 @@ void AllocationModel::on_free(const FreeRecord& r) {
     ++summary_.temporary_allocations;
   }
   live_bytes_ -= it->second.size;
+  if (!implicit) estimated_frees_ += it->second.weight;
   live_.erase(it);
 }
 
@@ -75,7 +90,7 @@ void AllocationModel::on_stack(const StackRecord& r) {
   StackTrace& t = stacks_[r.stack_id];
   t.addresses.assign(r.frames.begin(), r.frames.end());
   t.frames.clear();
-  for (const uint64_t pc : r.frames) t.frames.push_back(modules_.resolve(pc, r.time_ns));
+  t.time_ns = r.time_ns;
   stats_for(r.stack_id);
 }
 
@@ -111,9 +126,32 @@ void AllocationModel::on_lost(const LostRecord& r) {
 }
 
 void AllocationModel::finish() {
+  // Stacks are resolved to modules only now: a library's constructors allocate inside dlopen,
+  // before the recorder writes the library's module record (when dlopen returns), so resolving
+  // when the stack record is read would find no module for those frames.
+  for (StackTrace& t : stacks_) {
+    t.frames.clear();
+    for (const uint64_t pc : t.addresses) t.frames.push_back(modules_.resolve(pc, t.time_ns));
+  }
   for (StackStats& s : stats_) capture_for_peak(s);
   summary_.leaked_bytes = live_bytes_;
   summary_.leaked_blocks = live_.size();
+  if (summary_.sample_bytes) {
+    // Counts become estimates too; the recorded numbers stay available.
+    summary_.recorded_allocations = summary_.allocations;
+    summary_.allocations = static_cast<uint64_t>(std::llround(estimated_allocations_));
+    summary_.frees = static_cast<uint64_t>(std::llround(estimated_frees_));
+    for (StackStats& s : stats_) s.allocations = static_cast<uint64_t>(std::llround(s.estimated_allocations));
+    double leaked_variance = 0, leaked_blocks = 0;
+    for (const auto& [address, block] : live_) {
+      const double estimate = static_cast<double>(block.size);
+      leaked_variance += estimate * estimate * (1 - 1 / block.weight);
+      leaked_blocks += block.weight;
+    }
+    summary_.leaked_blocks = static_cast<uint64_t>(std::llround(leaked_blocks));
+    summary_.bytes_allocated_stderr = std::sqrt(bytes_allocated_variance_);
+    summary_.leaked_bytes_stderr = std::sqrt(leaked_variance);
+  }
 }
 
 }  // namespace heapline::analysis

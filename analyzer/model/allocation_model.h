@@ -27,6 +27,7 @@ struct StackStats {
   uint64_t peak_bytes = 0;  // live bytes of this stack at the global peak (final after finish())
   uint64_t peak_blocks = 0;
   uint64_t captured_peak = 0;  // which peak peak_bytes belongs to (see the header comment)
+  double estimated_allocations = 0;  // sampling mode: sum of the records' weights
 };
 
 struct Summary {
@@ -43,6 +44,12 @@ struct Summary {
   uint64_t unmatched_frees = 0;  // frees of blocks allocated before recording started
   uint64_t lost_allocations = 0;  // the recorder could not record (see kLost)
   uint64_t lost_frees = 0;
+  // Sampling mode (sample_bytes > 0): the byte and count figures above are unbiased estimates,
+  // each recorded allocation of s bytes standing for 1/p allocations, p = 1 - exp(-s/N).
+  uint64_t sample_bytes = 0;
+  uint64_t recorded_allocations = 0;
+  double bytes_allocated_stderr = 0;  // standard error of the estimate
+  double leaked_bytes_stderr = 0;
 };
 
 struct ProcessFacts {
@@ -60,7 +67,8 @@ struct ProcessFacts {
 // A distinct stack: return addresses resolved to modules at the time it was recorded.
 struct StackTrace {
   std::vector<uint64_t> addresses;
-  std::vector<ModuleAddress> frames;
+  std::vector<ModuleAddress> frames;  // filled by finish(), when every module record is known
+  uint64_t time_ns = 0;
 };
 
 class AllocationModel : public RecordVisitor {
@@ -77,6 +85,8 @@ class AllocationModel : public RecordVisitor {
   void on_lost(const LostRecord& r) override;
   // After the last record: settles peak figures and leak totals.
   void finish();
+  // Before the first record, for a trace recorded in sampling mode (the header says).
+  void set_sample_bytes(uint64_t n) { summary_.sample_bytes = n; }
 
   const Summary& summary() const { return summary_; }
   const ProcessFacts& process() const { return process_; }
@@ -87,8 +97,9 @@ class AllocationModel : public RecordVisitor {
 
  private:
   struct LiveBlock {
-    uint64_t size;
+    uint64_t size;    // requested bytes (estimated bytes it stands for, in sampling mode)
     uint32_t stack_id;
+    float weight;     // allocations it stands for: 1, or 1/p in sampling mode
   };
   StackStats& stats_for(uint32_t stack_id);
   void capture_for_peak(StackStats& s) const;
@@ -106,6 +117,9 @@ class AllocationModel : public RecordVisitor {
   std::vector<StackTrace> stacks_;
   uint64_t last_alloc_address_ = 0;  // for temporaries: an alloc immediately freed
   bool last_alloc_pending_ = false;
+  double estimated_allocations_ = 0;
+  double estimated_frees_ = 0;
+  double bytes_allocated_variance_ = 0;
 };
 
 }  // namespace heapline::analysis

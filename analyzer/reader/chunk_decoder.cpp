@@ -7,11 +7,12 @@ namespace heapline::analysis {
 using format::RecordKind;
 
 ChunkDecoder::ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time,
-                           uint32_t time_shift, uint32_t tid, uint64_t file_offset, bool lenient,
-                           const std::string* path)
+                           uint32_t time_shift, uint32_t tid, uint64_t file_offset,
+                           bool in_frame, bool lenient, const std::string* path)
     : cursor_{data, data + size},
       begin_(data),
       file_offset_(file_offset),
+      in_frame_(in_frame),
       lenient_(lenient),
       path_(path),
       tid_(tid),
@@ -19,8 +20,12 @@ ChunkDecoder::ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time,
       time_shift_(time_shift) {}
 
 void ChunkDecoder::corrupt(const char* what) const {
-  throw TraceError(*path_, file_offset_ + static_cast<uint64_t>(cursor_.p - begin_),
-                   std::string("corrupt record: ") + what);
+  const auto position = static_cast<uint64_t>(cursor_.p - begin_);
+  if (in_frame_)
+    throw TraceError(*path_, file_offset_,
+                     "corrupt record at byte " + std::to_string(position) +
+                         " of the decompressed frame: " + what);
+  throw TraceError(*path_, file_offset_ + position, std::string("corrupt record: ") + what);
 }
 
 bool ChunkDecoder::advance() {

@@ -15,9 +15,12 @@ namespace heapline::analysis {
 class ChunkDecoder {
  public:
   // `data` must outlive the decoder. `lenient`: the chunk may end in a torn record (a file cut
-  // short): stop quietly there instead of reporting corruption.
+  // short): stop quietly there instead of reporting corruption. `file_offset`: where `data` is
+  // in the file; for a decompressed frame (`in_frame`) the offset of its FrameHeader instead,
+  // since positions inside decompressed bytes are not file offsets.
   ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time, uint32_t time_shift,
-               uint32_t tid, uint64_t file_offset, bool lenient, const std::string* path);
+               uint32_t tid, uint64_t file_offset, bool in_frame, bool lenient,
+               const std::string* path);
 
   // Decodes the next record. False at the end of the chunk. Throws TraceError on corruption.
   bool advance();
@@ -32,6 +35,7 @@ class ChunkDecoder {
   format::Cursor cursor_;
   const uint8_t* begin_;
   uint64_t file_offset_;
+  bool in_frame_;
   bool lenient_;
   const std::string* path_;
   uint32_t tid_;

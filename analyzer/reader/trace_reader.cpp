@@ -9,8 +9,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <queue>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "chunk_decoder.h"
@@ -53,7 +55,9 @@ TraceReader::TraceReader(const std::string& path) {
                        "unsupported trace format version " + std::to_string(h.version) +
                            " (this heapline reads version " + std::to_string(format::kVersion) + ")");
     if (h.header_size != format::kFileHeaderSize || h.ring_offset != format::kFileHeaderSize ||
-        h.chunk_size < 4096 || h.chunk_size > (64u << 20) || h.chunk_count == 0 ||
+        h.chunk_size < 4096 || h.chunk_size > (64u << 20) ||
+        h.chunk_size % alignof(ChunkHeader) != 0 ||  // chunk headers are read in place
+        h.chunk_count == 0 ||
         h.chunk_count > (1u << 20) || h.time_shift > 30 ||
         h.data_offset != h.ring_offset + static_cast<uint64_t>(h.chunk_size) * h.chunk_count)
       throw TraceError(path, offsetof(FileHeader, header_size), "inconsistent file header");
@@ -79,7 +83,9 @@ void TraceReader::index_frames() {
     info_.notes.push_back("file ends inside the ring (cut short)");
     return;
   }
-  const uint64_t published_end = std::min<uint64_t>(h.data_end, info_.file_size);
+  // Not clamped to the file size: a file that ends before the published end lost frames (cut
+  // short), even when it happens to end exactly between two of them.
+  const uint64_t published_end = h.data_end;
   uint64_t offset = h.data_offset;
   while (offset + sizeof(FrameHeader) <= info_.file_size) {
     FrameHeader f;
@@ -112,6 +118,8 @@ void TraceReader::index_frames() {
   if (offset < published_end) {
     info_.truncated = true;
     info_.notes.push_back("file cut short inside a compressed frame");
+  } else if (offset < info_.file_size) {
+    info_.notes.push_back("ignored an unfinished frame at the end");  // not even its header
   }
 }
 
@@ -154,10 +162,12 @@ struct OpenChunk {
   std::vector<uint8_t> buffer;
   std::unique_ptr<ChunkDecoder> decoder;
   uint64_t seq;
+  uint32_t tid;
 };
 
-// Records of different chunks at the same nanosecond: frees first, so an address freed by one
-// thread and returned by malloc to another is never seen live twice.
+// Records of different chunks at the same time: frees first, so an address freed by one
+// thread and returned by malloc to another is never seen live twice. (The chunks being merged
+// always belong to different threads: see read().)
 int tie_rank(format::RecordKind k) { return k == format::RecordKind::kFree ? 0 : 1; }
 
 struct Later {
@@ -177,8 +187,16 @@ void TraceReader::read(RecordVisitor& visitor) {
   std::priority_queue<OpenChunk*, std::vector<OpenChunk*>, Later> heap;
   std::vector<std::unique_ptr<OpenChunk>> free_list;
   size_t next = 0;
+  // A thread's chunks are consecutive stretches of its program order (it takes a new chunk only
+  // after sealing its last), so at most one chunk per thread is merged at a time and the next one
+  // waits for it to run out. Merging two chunks of one thread by time would let the tie rule put
+  // "free(X)" at the start of the newer chunk before "realloc returned X" at the end of the
+  // older one when both fall in the same tick, leaving X live twice.
+  std::unordered_map<uint32_t, std::deque<size_t>> waiting;  // tid -> indices into sources_
+  std::unordered_set<uint32_t> merging;                      // tids with a chunk in the heap
 
-  auto open_source = [&](const Source& s) {
+  // Returns whether the chunk has records (and is now in the heap).
+  auto open_source = [&](const Source& s) -> bool {
     std::unique_ptr<OpenChunk> chunk;
     if (!free_list.empty()) {
       chunk = std::move(free_list.back());
@@ -187,6 +205,7 @@ void TraceReader::read(RecordVisitor& visitor) {
       chunk = std::make_unique<OpenChunk>();
     }
     chunk->seq = s.seq;
+    chunk->tid = s.tid;
     const uint8_t* data = map_ + s.offset;
     if (s.compressed) {
       chunk->buffer.resize(s.raw_size);
@@ -198,21 +217,42 @@ void TraceReader::read(RecordVisitor& visitor) {
       data = chunk->buffer.data();
     }
     chunk->decoder = std::make_unique<ChunkDecoder>(data, s.raw_size, s.base_time, info_.header.time_shift, s.tid,
-                                                    s.compressed ? s.offset : s.offset, s.lenient,
-                                                    &info_.path);
+                                                    s.compressed ? s.offset - sizeof(FrameHeader) : s.offset,
+                                                    s.compressed, s.lenient, &info_.path);
     if (chunk->decoder->advance()) {
       heap.push(chunk.get());
       storage.push_back(std::move(chunk));
-    } else {
-      free_list.push_back(std::move(chunk));
+      return true;
+    }
+    free_list.push_back(std::move(chunk));
+    return false;
+  };
+  // Opens the thread's next waiting chunk that has records, if any.
+  auto continue_thread = [&](uint32_t tid) {
+    merging.erase(tid);
+    std::deque<size_t>& queue = waiting[tid];
+    while (!queue.empty()) {
+      const size_t index = queue.front();
+      queue.pop_front();
+      if (open_source(sources_[index])) {
+        merging.insert(tid);
+        return;
+      }
     }
   };
 
   while (next < sources_.size() || !heap.empty()) {
     // Open every chunk that starts no later than the earliest pending record.
     while (next < sources_.size() &&
-           (heap.empty() || (sources_[next].base_time << info_.header.time_shift) <= heap.top()->decoder->time_ns()))
-      open_source(sources_[next++]);
+           (heap.empty() || (sources_[next].base_time << info_.header.time_shift) <= heap.top()->decoder->time_ns())) {
+      const Source& s = sources_[next];
+      if (merging.count(s.tid)) {
+        waiting[s.tid].push_back(next);
+      } else if (open_source(s)) {
+        merging.insert(s.tid);
+      }
+      ++next;
+    }
     if (heap.empty()) continue;
     OpenChunk* top = heap.top();
     heap.pop();
@@ -220,10 +260,12 @@ void TraceReader::read(RecordVisitor& visitor) {
     if (top->decoder->advance()) {
       heap.push(top);
     } else {
+      const uint32_t tid = top->tid;
       auto it = std::find_if(storage.begin(), storage.end(),
                              [&](const auto& p) { return p.get() == top; });
       free_list.push_back(std::move(*it));
       storage.erase(it);
+      continue_thread(tid);
     }
   }
 }

@@ -39,6 +39,12 @@ json report_to_json(const Report& r) {
       {"lost_allocations", s.lost_allocations},
       {"lost_frees", s.lost_frees},
   };
+  if (s.sample_bytes) {
+    out["summary"]["sampling"] = {{"sample_bytes", s.sample_bytes},
+                                  {"recorded_allocations", s.recorded_allocations},
+                                  {"bytes_allocated_stderr", s.bytes_allocated_stderr},
+                                  {"leaked_bytes_stderr", s.leaked_bytes_stderr}};
+  }
   json leaks = json::array();
   for (const LeakGroup& g : r.leaks) {
     json stack = json::array();

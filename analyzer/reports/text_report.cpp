@@ -38,6 +38,13 @@ void print_header(const Report& r, FILE* out) {
   fprintf(out, "  peak RSS          %s\n", human_bytes(s.peak_rss_bytes).c_str());
   fprintf(out, "  leaked            %s in %" PRIu64 " blocks\n", human_bytes(s.leaked_bytes).c_str(),
           s.leaked_blocks);
+  if (s.sample_bytes) {
+    fprintf(out, "  SAMPLED           every %s on average: %" PRIu64 " allocations recorded; "
+            "figures are estimates (allocated +/- %s, leaked +/- %s at 95%%)\n",
+            human_bytes(s.sample_bytes).c_str(), s.recorded_allocations,
+            human_bytes(static_cast<uint64_t>(1.96 * s.bytes_allocated_stderr)).c_str(),
+            human_bytes(static_cast<uint64_t>(1.96 * s.leaked_bytes_stderr)).c_str());
+  }
 }
 
 void print_warnings(const Report& r, FILE* out) {

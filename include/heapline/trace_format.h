@@ -52,8 +52,9 @@ struct FileHeader {
   uint64_t start_monotonic_ns;  // CLOCK_MONOTONIC at start
   uint32_t flags;               // reserved, 0
   uint32_t time_shift;          // record times count ticks of 2^time_shift ns (see kTimeShift)
+  uint64_t sample_bytes;        // 0: every allocation recorded; N: Poisson sampling, mean N bytes
 };
-static_assert(sizeof(FileHeader) == 80);
+static_assert(sizeof(FileHeader) == 88);
 
 // ---------------------------------------------------------------------------------------------
 // Ring chunk. The owning thread writes records after the header and publishes `used` (bytes of

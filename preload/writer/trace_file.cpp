@@ -130,6 +130,7 @@ bool TraceFile::create(const Options& options, int pid, int ppid, const char* ex
   h->start_realtime_ns = realtime_ns();
   h->start_monotonic_ns = start_monotonic_ns_;
   h->time_shift = format::kTimeShift;
+  h->sample_bytes = options.sample_bytes;
   std::atomic_signal_fence(std::memory_order_release);
   memcpy(h->magic, format::kFileMagic, sizeof h->magic);  // last: a torn header is not valid
   header_ = h;
@@ -188,6 +189,10 @@ ChunkHeader* TraceFile::acquire_chunk(uint32_t tid, uint64_t base_time) {
           continue;
         // Order matters for a reader after a crash: `used` first, then the new seq.
         c->used.store(0, std::memory_order_release);
+        // A release store only keeps earlier accesses before it; without this barrier the
+        // compiler may hoist the seq store above it, and a crash in between would show the
+        // old records under a new seq (read twice). See docs/trace-format.md, "Acquisition".
+        std::atomic_signal_fence(std::memory_order_seq_cst);
         c->seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
         c->tid = tid;
         c->base_time = base_time;
