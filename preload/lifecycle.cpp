@@ -48,6 +48,7 @@ bool start_trace() {
     log_error("%s; the program runs on without heapline", why);
     return false;
   }
+  start_trace_clock(trace_file().start_monotonic_ns());
   const uint64_t now = trace_clock();
   record_process_info(now);
   record_module_changes(now, /*forget_known=*/true);

@@ -49,9 +49,6 @@ class ErrnoKeeper {
 
 }  // namespace
 
-uint64_t trace_clock() {
-  return (monotonic_ns() - trace_file().start_monotonic_ns()) >> format::kTimeShift;
-}
 
 void init_thread_tracking() { pthread_key_create(&g_thread_key, on_thread_exit); }
 

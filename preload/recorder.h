@@ -8,11 +8,10 @@
 
 #include "heapline/trace_format.h"
 #include "thread_state.h"
+#include "trace_clock.h"
 
 namespace heapline::preload {
 
-// Ticks (2^kTimeShift ns) since the trace started: what records carry.
-uint64_t trace_clock();
 
 void record_alloc(const void* p, size_t size, format::AllocApi api);
 // `time` lets realloc date its implicit free to before the real call (see hooks.cpp).

@@ -12,6 +12,7 @@ struct ThreadState {
   bool in_hook;        // reentrancy guard: set while this thread is inside a hook or the recorder
   bool exiting;        // the thread's TLS destructor has run: seal after every record
   bool key_set;        // pthread_setspecific done, so we learn when the thread exits
+  bool never_wait;     // the drain thread: it alone frees chunks, so it must never wait for one
   uint32_t tid;        // gettid(), cached
   format::ChunkHeader* chunk;  // the ring chunk this thread appends to, or null
   uint8_t* write_ptr;  // next free byte in chunk

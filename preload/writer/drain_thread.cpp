@@ -114,11 +114,16 @@ void record_thread_names(uint64_t time_ns) {
 
 void* drain_main(void*) {
   t_state.in_hook = true;  // for good: nothing this thread does is the target's allocation
+  // Its RSS and thread-name records are dropped rather than wait for a free chunk: only this
+  // thread frees chunks, so waiting would stall it (30 s) whenever the ring is full of sealed
+  // chunks, e.g. when the target fills it before the first pass.
+  t_state.never_wait = true;
   t_state.tid = static_cast<uint32_t>(gettid());
   uint64_t next_rss = 0, next_names = 0;
   for (;;) {
     TraceFile& file = trace_file();
     const uint32_t seen = file.seal_events().load(std::memory_order_acquire);
+    calibrate_trace_clock();
     const uint64_t now = trace_clock();
     if (g_ctx.rss_interval_ms && now >= next_rss) {
       record_rss(now);

@@ -12,7 +12,7 @@ bool switch_chunk(ThreadState& t, uint64_t time_ns, size_t needed) {
   TraceFile& file = trace_file();
   if (needed + sizeof(format::ChunkHeader) > file.chunk_size()) return false;
   release_thread_chunk(t);
-  format::ChunkHeader* c = file.acquire_chunk(t.tid, time_ns);
+  format::ChunkHeader* c = file.acquire_chunk(t.tid, time_ns, /*may_wait=*/!t.never_wait);
   if (!c) return false;
   t.chunk = c;
   t.write_ptr = TraceFile::chunk_data(c);

@@ -170,7 +170,7 @@ bool TraceFile::back_chunk(uint32_t index) {
   return true;
 }
 
-ChunkHeader* TraceFile::acquire_chunk(uint32_t tid, uint64_t base_time) {
+ChunkHeader* TraceFile::acquire_chunk(uint32_t tid, uint64_t base_time, bool may_wait) {
   if (!header_) return nullptr;
   constexpr long kWaitStepMs = 10;
   constexpr int kMaxWaitSteps = 3000;  // 30 s: a starved ring means something is very wrong
@@ -201,6 +201,7 @@ ChunkHeader* TraceFile::acquire_chunk(uint32_t tid, uint64_t base_time) {
         return c;
       }
     }
+    if (!may_wait) return nullptr;
     futex_wake_all(seal_events_);  // make sure the drain is awake
     futex_wait(free_events_, seen_frees, kWaitStepMs);
   }

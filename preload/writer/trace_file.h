@@ -32,8 +32,9 @@ class TraceFile {
   uint32_t chunk_size() const { return chunk_size_; }
 
   // Producer side. acquire_chunk returns null when no chunk became free in time (the caller
-  // counts its event as lost) or the file failed.
-  format::ChunkHeader* acquire_chunk(uint32_t tid, uint64_t base_time);
+  // counts its event as lost) or the file failed. Without `may_wait` it returns null at once
+  // when no chunk is free: the drain thread's own records must not wait for the drain.
+  format::ChunkHeader* acquire_chunk(uint32_t tid, uint64_t base_time, bool may_wait = true);
   void seal_chunk(format::ChunkHeader* chunk);
   static uint8_t* chunk_data(format::ChunkHeader* c) { return reinterpret_cast<uint8_t*>(c + 1); }
 
