@@ -35,6 +35,8 @@ Options read_options() {
   o.rss_interval_ms = env_uint("HEAPLINE_RSS_MS", 50, 0, 3600 * 1000);
   o.sample_bytes = env_uint("HEAPLINE_SAMPLE_BYTES", 0, 0, 1u << 30);
   o.sample_seed = env_uint("HEAPLINE_SAMPLE_SEED", 0, 0, UINT32_MAX);
+  const char* unwind = getenv("HEAPLINE_UNWIND");
+  o.frame_pointers = unwind && strcmp(unwind, "fp") == 0;
   return o;
 }
 
