@@ -15,6 +15,10 @@ packages=(
   libcli11-dev         # analyzer: command-line parsing
   libgoogle-perftools-dev # tests: a target under tcmalloc
   sqlite3 perl python3 git # real programs the tests run under heapline
+  redis-server         # tests/reliability: a real server under heapline, loaded by redis-benchmark
+  heaptrack            # the oracle of the differential tests and the benchmarks
+  librsvg2-bin         # tests render `heapline plot`'s SVG to PNG (rsvg-convert)
+  jq bc                # bench/analysis_speed.sh
 )
 
 missing=()

@@ -1,0 +1,103 @@
+// What the analyzer tests share: running a program (traced or not) and collecting its exit status,
+// output and trace; finding a marked line in a test program's source; and reading a Report by
+// source line, so that a test states its expectations as "file:line leaked N bytes in M blocks".
+//
+//   Traced run = trace_program(ANALYSIS_LEAKS);
+//   const Report& r = run.report;
+//   EXPECT_EQ(leaked_at(r, "analysis_leaks.c", marker_line("analysis_leaks.c", "@leak64")).bytes,
+//             6400u);
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/report_model.h"
+
+namespace heapline::analysis_test {
+
+using analysis::LineFigures;
+using analysis::Report;
+
+// A fresh directory under $TMPDIR (or /tmp), removed on destruction unless
+// HEAPLINE_ANALYSIS_KEEP is set (then its path is printed).
+class ScratchDir {
+ public:
+  ScratchDir();
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  std::vector<std::string> traces() const;  // "*.trace" files, sorted
+
+ private:
+  std::string path_;
+};
+
+using Env = std::vector<std::pair<std::string, std::string>>;
+
+struct Outcome {
+  int exit_code = -1;  // exit status if it exited
+  int signal = 0;      // terminating signal if killed
+  std::string out, err;
+  bool exited(int code) const { return signal == 0 && exit_code == code; }
+  std::string describe() const;
+};
+
+struct RunSpec {
+  // true: this test's environment minus LD_PRELOAD and HEAPLINE_*, plus `env`; false: `env` only.
+  bool inherit_env = true;
+  std::string stdin_path = "/dev/null";
+  int timeout_s = 60;
+};
+
+// Runs argv[0] (a path, not searched in PATH) with argv and the environment `spec` says; stdout
+// and stderr captured (through files in `dir`); killed with its process group at the timeout.
+Outcome run_program(const std::vector<std::string>& argv, const Env& env, const std::string& dir,
+                    const RunSpec& spec = {});
+
+// A program run under the recorder (LD_PRELOAD, HEAPLINE_OUTPUT=<dir>/t.%p.trace) and the
+// report of its one trace.
+struct Traced {
+  ScratchDir dir;
+  Outcome outcome;
+  std::string trace;  // path of the single trace written
+  Report report;
+};
+// Fails the calling test (and leaves `trace` empty) unless exactly one trace was written.
+void trace_program(Traced& run, const std::vector<std::string>& argv, const Env& env = {});
+
+// The recorder and the CLI of this build.
+const char* preload_library();
+const char* heapline_cli();
+
+// Runs the heapline CLI with `args`.
+Outcome run_cli(const std::vector<std::string>& args);
+
+// The line of `source` (a file name in tests/programs) carrying the comment "// <marker>"; fails
+// the test unless there is exactly one.
+uint32_t marker_line(const std::string& source, const std::string& marker);
+
+// Figures of every line entry for `file`:`line` (file compared by file name), summed.
+LineFigures line_at(const Report& r, const std::string& file, uint32_t line);
+
+struct LeakTotals {
+  uint64_t bytes = 0;
+  uint64_t blocks = 0;
+  size_t groups = 0;
+};
+// Leak groups whose site is `file`:`line`, summed.
+LeakTotals leaked_at(const Report& r, const std::string& file, uint32_t line);
+// Leak groups whose site is in `file`, summed.
+LeakTotals leaked_in(const Report& r, const std::string& file);
+
+// The whole report (summary, leak sites, lines) as text for failure messages.
+std::string describe(const Report& r);
+
+bool same_file(const std::string& path, const std::string& name);
+
+}  // namespace heapline::analysis_test
