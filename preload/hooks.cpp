@@ -7,6 +7,8 @@
 //  - realloc is a free dated before the real call plus an allocation dated after it;
 //  - free(NULL) and failed allocations are not events.
 #include <dlfcn.h>
+#include <signal.h>
+#include <link.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include "capture/module_map.h"
 #include "capture/stack_capture.h"
 #include "lifecycle.h"
+#include "loader_walks.h"
 #include "real_functions.h"
 #include "recorder.h"
 #include "sampler.h"
@@ -215,6 +218,14 @@ HEAPLINE_EXPORT int dlclose(void* handle) {
   return rc;
 }
 
+// Counted so that fork can wait for walks in progress (see loader_walks.h). Our own walks
+// (module scans, libunwind's lookups) come through here as well.
+HEAPLINE_EXPORT int dl_iterate_phdr(int (*callback)(dl_phdr_info*, size_t, void*), void* data) {
+  if (!hp::real_functions_ready()) hp::resolve_real_functions();
+  hp::LoaderWalk walk;
+  return hp::real.dl_iterate_phdr(callback, data);
+}
+
 HEAPLINE_EXPORT void _exit(int status) {
   hp::record_process_exit(ExitKind::kUnderscoreExit, status);
   if (hp::real.exit_underscore) hp::real.exit_underscore(status);
@@ -223,5 +234,14 @@ HEAPLINE_EXPORT void _exit(int status) {
 }
 
 HEAPLINE_EXPORT void _Exit(int status) { _exit(status); }
+
+// abort() (also what an uncaught C++ exception ends in): say so before the signal kills us.
+HEAPLINE_EXPORT void abort() {
+  hp::record_process_exit(ExitKind::kSignal, SIGABRT);
+  if (hp::real.abort) hp::real.abort();
+  raise(SIGABRT);
+  syscall(SYS_exit_group, 128 + SIGABRT);
+  __builtin_unreachable();
+}
 
 }  // extern "C"

@@ -9,6 +9,7 @@
 
 #include "capture/module_map.h"
 #include "capture/stack_capture.h"
+#include "loader_walks.h"
 #include "log.h"
 #include "options.h"
 #include "real_functions.h"
@@ -61,10 +62,17 @@ bool start_trace() {
 
 void on_process_exit(int status, void*) { record_process_exit(format::ExitKind::kExit, status); }
 
-void before_fork() { t_state.in_hook = true; }
-void after_fork_in_parent() { t_state.in_hook = false; }
+void before_fork() {
+  t_state.in_hook = true;
+  hold_loader_walks_for_fork();
+}
+void after_fork_in_parent() {
+  release_loader_walks_after_fork(/*in_child=*/false);
+  t_state.in_hook = false;
+}
 
 void after_fork_in_child() {
+  release_loader_walks_after_fork(/*in_child=*/true);
   ThreadState& t = t_state;
   // The child is single-threaded; the parent's chunks, ids and file are the parent's business.
   t.chunk = nullptr;

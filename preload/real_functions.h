@@ -2,6 +2,7 @@
 // lookup order (glibc's, or jemalloc/tcmalloc when they follow us in LD_PRELOAD).
 #pragma once
 
+#include <link.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -22,7 +23,9 @@ struct RealFunctions {
   size_t (*malloc_usable_size)(void*);
   void* (*dlopen)(const char*, int);
   int (*dlclose)(void*);
+  int (*dl_iterate_phdr)(int (*)(dl_phdr_info*, size_t, void*), void*);
   void (*exit_underscore)(int) __attribute__((noreturn));
+  void (*abort)() __attribute__((noreturn));
   // C++ runtime (libstdc++): resolved by mangled name. Null when the program has no libstdc++,
   // in which case nothing can call our operator new either.
   void* (*op_new)(size_t);

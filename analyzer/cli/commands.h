@@ -13,6 +13,8 @@ namespace heapline::cli {
 struct RunOptions {
   std::string output = "heapline.%e.%p.trace";
   uint32_t depth = 0;  // 0 = the recorder's default
+  uint64_t sample_bytes = 0;  // 0 = record every allocation
+  std::string unwind;         // "", "dwarf" or "fp"
   std::vector<std::string> command;
 };
 int run_command(const RunOptions& options);
@@ -24,7 +26,7 @@ struct DumpOptions {
 int dump_command(const DumpOptions& options);
 
 struct ReportOptions {
-  std::string trace;
+  std::vector<std::string> traces;  // one trace file; several, or directories: a process tree
   bool json = false;
   size_t top = 10;
   std::vector<std::string> skip;
@@ -38,5 +40,28 @@ struct LeaksOptions {
   std::vector<std::string> skip;
 };
 int leaks_command(const LeaksOptions& options);
+
+struct LinesOptions {
+  std::string trace;
+  std::string function;  // exactly one of function, file, top selects the listing
+  std::string file;
+  std::optional<size_t> top;
+  std::string from = "start";  // seconds since start, "start", "peak" or "end"
+  std::string to = "end";
+  bool self = false;       // attribution; default inclusive for --function/--file, self for --top
+  bool inclusive = false;
+  bool json = false;
+  std::vector<std::string> skip;
+};
+int lines_command(const LinesOptions& options);
+
+struct PlotOptions {
+  std::string trace;
+  std::string output;  // the SVG
+  size_t top = 5;      // sites stacked under the heap curve
+  std::string csv;     // also write the series here when not empty
+  std::vector<std::string> skip;
+};
+int plot_command(const PlotOptions& options);
 
 }  // namespace heapline::cli

@@ -1,11 +1,15 @@
 // `heapline leaks TRACE [--json] [--fail-on-leak[=BYTES]]`: every leak group with its full
-// symbolized stack, largest first. With --fail-on-leak the exit status is 1 when the leaked bytes
-// exceed BYTES (default 0), so CI can gate on it.
+// symbolized stack, largest first, then the sites whose live memory kept growing during the run
+// ("growing", see model/growth_detector.h), which a program that frees everything at exit still
+// shows. With --fail-on-leak the exit status is 1 when the leaked bytes exceed BYTES (default
+// 0), so CI can gate on it.
 #include <cinttypes>
 #include <cstdio>
 
 #include "commands.h"
+#include "model/timeline_analysis.h"
 #include "reader/trace_error.h"
+#include "reports/growth_report.h"
 #include "reports/json_report.h"
 #include "reports/text_report.h"
 
@@ -17,12 +21,18 @@ int leaks_command(const LeaksOptions& options) {
     AnalysisOptions analysis;
     analysis.site_rules.skip_patterns = options.skip;
     const Report report = analyze_trace(options.trace, analysis);
+    TimelineOptions growth;
+    growth.site_rules = analysis.site_rules;
+    growth.timeline = false;
+    const std::vector<GrowingSite> growing = analyze_timeline(options.trace, growth).growing;
     if (options.json) {
       nlohmann::ordered_json out = report_to_json(report);
       out.erase("lines");
+      out["growing"] = growing_to_json(growing);
       printf("%s\n", out.dump(2).c_str());
     } else {
       print_text_leaks(report, stdout);
+      print_text_growing(growing, stdout);
     }
     fflush(stdout);
     if (options.fail_on_leak && report.summary.leaked_bytes > *options.fail_on_leak) {

@@ -27,6 +27,16 @@ int main(int argc, char** argv) {
                       "Trace path; %p = pid, %e = executable name (default heapline.%e.%p.trace)");
   run_cmd->add_option("--depth", run.depth, "Maximum stack depth (default 64)")
       ->check(CLI::Range(1, 256));
+  run_cmd->add_option("--sample-bytes", run.sample_bytes,
+                      "Sampling mode: record allocations by a Poisson process with this mean "
+                      "interval in bytes (no value: 524288); estimates are unbiased")
+      ->expected(0, 1)
+      ->default_str("524288")
+      ->transform(CLI::AsSizeValue(false));
+  run_cmd->add_option("--unwind", run.unwind,
+                      "Stack capture: dwarf (libunwind, any code; default) or fp (frame "
+                      "pointers: much cheaper, only for code built with -fno-omit-frame-pointer)")
+      ->check(CLI::IsMember({"dwarf", "fp"}));
   run_cmd->add_option("command", run.command, "PROG ARGS... (after --)")->required();
   run_cmd->prefix_command();
 
@@ -36,7 +46,9 @@ int main(int argc, char** argv) {
 
   ReportOptions report;
   auto* report_cmd = app.add_subcommand("report", "Summary, peak and leaks of a trace");
-  report_cmd->add_option("trace", report.trace, "Trace file")->required();
+  report_cmd->add_option("trace", report.traces,
+                         "Trace file; several, or a directory: one line per process of the tree")
+      ->required();
   report_cmd->add_flag("--json", report.json, "Machine-readable output (a stable contract)");
   report_cmd->add_option("--top", report.top, "Sites to list per table (default 10)");
   report_cmd->add_option("--skip", report.skip,
@@ -54,6 +66,43 @@ int main(int argc, char** argv) {
                        ->expected(0, 1)
                        ->default_str("0");
 
+  LinesOptions lines;
+  auto* lines_cmd = app.add_subcommand("lines", "Per-line memory (memory_profiler style)");
+  lines_cmd->add_option("trace", lines.trace, "Trace file")->required();
+  auto* function_opt = lines_cmd->add_option("--function", lines.function,
+                                             "List the source of this function with its figures");
+  auto* file_opt = lines_cmd->add_option("--file", lines.file,
+                                         "List this source file (path or path suffix)");
+  auto* top_opt = lines_cmd->add_option("--top", lines.top,
+                                        "The N heaviest lines (default 20): by live bytes at the "
+                                        "peak, or by increment when --from/--to is given");
+  function_opt->excludes(file_opt, top_opt);
+  file_opt->excludes(top_opt);
+  lines_cmd->add_option("--from", lines.from,
+                        "Start of the increment's window: seconds, start, peak or end "
+                        "(default start)");
+  lines_cmd->add_option("--to", lines.to,
+                        "End of the increment's window: seconds, start, peak or end (default end)");
+  auto* self_opt = lines_cmd->add_flag("--self", lines.self,
+                                       "Only the line that allocated (default for --top)");
+  auto* inclusive_opt = lines_cmd->add_flag(
+      "--inclusive", lines.inclusive,
+      "The line or any function it called allocated (default for --function and --file)");
+  self_opt->excludes(inclusive_opt);
+  lines_cmd->add_flag("--json", lines.json, "Machine-readable output (both attributions)");
+  lines_cmd->add_option("--skip", lines.skip,
+                        "Regex of frames (function or file) never taken as allocation site");
+
+  PlotOptions plot;
+  auto* plot_cmd = app.add_subcommand("plot", "Heap and RSS over time as an SVG (mprof style)");
+  plot_cmd->add_option("trace", plot.trace, "Trace file")->required();
+  plot_cmd->add_option("-o,--output", plot.output, "The SVG to write")->required();
+  plot_cmd->add_option("--top", plot.top, "Sites stacked under the heap curve (default 5)")
+      ->check(CLI::Range(0, 10));
+  plot_cmd->add_option("--csv", plot.csv, "Also write the time series as CSV");
+  plot_cmd->add_option("--skip", plot.skip,
+                       "Regex of frames (function or file) never taken as allocation site");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -63,6 +112,8 @@ int main(int argc, char** argv) {
   if (*run_cmd) return run_command(run);
   if (*dump_cmd) return dump_command(dump);
   if (*report_cmd) return report_command(report);
+  if (*lines_cmd) return lines_command(lines);
+  if (*plot_cmd) return plot_command(plot);
   if (*leaks_cmd) {
     if (*fail_opt) {
       try {

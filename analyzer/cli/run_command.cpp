@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "writer/exit_stamp.h"
 
 namespace heapline::cli {
 namespace fs = std::filesystem;
@@ -61,6 +62,9 @@ int run_command(const RunOptions& options) {
   setenv("LD_PRELOAD", preload.c_str(), 1);
   setenv("HEAPLINE_OUTPUT", options.output.c_str(), 1);
   setenv("HEAPLINE_MANIFEST", manifest.c_str(), 1);
+  if (options.sample_bytes)
+    setenv("HEAPLINE_SAMPLE_BYTES", std::to_string(options.sample_bytes).c_str(), 1);
+  if (!options.unwind.empty()) setenv("HEAPLINE_UNWIND", options.unwind.c_str(), 1);
   if (options.depth) setenv("HEAPLINE_DEPTH", std::to_string(options.depth).c_str(), 1);
 
   std::vector<char*> argv;
@@ -84,9 +88,18 @@ int run_command(const RunOptions& options) {
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
   std::ifstream in(manifest);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) fprintf(stderr, "heapline: trace written to %s\n", line.c_str());
+  std::vector<std::string> traces;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    fprintf(stderr, "heapline: trace written to %s\n", line.c_str());
+    traces.push_back(line);
+  }
+  // Our child could not record that a signal killed it: say it in its trace (the newest one of
+  // its pid: an earlier one ended in exec).
+  if (WIFSIGNALED(status)) {
+    for (auto it = traces.rbegin(); it != traces.rend(); ++it)
+      if (analysis::stamp_signal_exit(*it, child, WTERMSIG(status)).empty()) break;
+  }
   unlink(manifest.c_str());
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) {

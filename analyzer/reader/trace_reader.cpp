@@ -42,8 +42,10 @@ TraceReader::TraceReader(const std::string& path) {
                          std::to_string(info_.file_size) + " bytes)");
   }
   void* map = mmap(nullptr, info_.file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (map == MAP_FAILED) throw TraceError(path, 0, std::string("cannot map: ") + strerror(errno));
+  if (map == MAP_FAILED) {
+    close(fd);
+    throw TraceError(path, 0, std::string("cannot map: ") + strerror(errno));
+  }
   map_ = static_cast<const uint8_t*>(map);
   map_size_ = info_.file_size;
   try {
@@ -62,11 +64,13 @@ TraceReader::TraceReader(const std::string& path) {
         h.data_offset != h.ring_offset + static_cast<uint64_t>(h.chunk_size) * h.chunk_count)
       throw TraceError(path, offsetof(FileHeader, header_size), "inconsistent file header");
     index_frames();
-    index_ring();
+    index_ring(fd);
   } catch (...) {
+    close(fd);
     munmap(const_cast<uint8_t*>(map_), map_size_);
     throw;
   }
+  close(fd);
   std::sort(sources_.begin(), sources_.end(), [](const Source& a, const Source& b) {
     return a.base_time != b.base_time ? a.base_time < b.base_time : a.seq < b.seq;
   });
@@ -123,14 +127,23 @@ void TraceReader::index_frames() {
   }
 }
 
-void TraceReader::index_ring() {
+void TraceReader::index_ring(int fd) {
   const FileHeader& h = info_.header;
   std::unordered_set<uint64_t> drained;
   for (const Source& s : sources_) drained.insert(s.seq);
   for (uint32_t i = 0; i < h.chunk_count; ++i) {
     const uint64_t offset = h.ring_offset + static_cast<uint64_t>(i) * h.chunk_size;
     if (offset + sizeof(ChunkHeader) > info_.file_size) break;
-    const auto* c = reinterpret_cast<const ChunkHeader*>(map_ + offset);
+    // The header is read with pread, not through the mapping: a chunk the recorder never used is
+    // a hole in the sparse file, and on a full tmpfs touching a hole through a mapping allocates
+    // a page and fails with SIGBUS (a trace left by a target whose disk filled up). pread of a
+    // hole just returns zeros. Chunks with a valid magic were fallocate'd, so their records are
+    // safe to read through the mapping later.
+    ChunkHeader header_copy;
+    if (pread(fd, &header_copy, sizeof header_copy, static_cast<off_t>(offset)) !=
+        static_cast<ssize_t>(sizeof header_copy))
+      break;
+    const ChunkHeader* c = &header_copy;
     if (c->magic != format::kChunkMagic) continue;  // never used
     const uint32_t state = c->state.load(std::memory_order_relaxed);
     if (state == static_cast<uint32_t>(format::ChunkState::kFree)) continue;

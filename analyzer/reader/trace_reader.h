@@ -52,7 +52,7 @@ class TraceReader {
     bool lenient;
   };
   void index_frames();
-  void index_ring();
+  void index_ring(int fd);  // fd: the trace, for reading chunk headers without faulting
 
   TraceInfo info_;
   const uint8_t* map_ = nullptr;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cstring>
 #include <vector>
 
 namespace heapline::analysis {
@@ -21,6 +22,9 @@ void print_header(const Report& r, FILE* out) {
   fprintf(out, "process %u: %s\n", r.process.pid, cmd.empty() ? r.process.exe.c_str() : cmd.c_str());
   if (r.complete) {
     fprintf(out, "ended: exit status %" PRId64 "\n", r.process.exit_status);
+  } else if (r.process.has_exit_record && r.process.exit_kind == format::ExitKind::kSignal) {
+    fprintf(out, "ended: killed by signal %" PRId64 " (%s); INCOMPLETE%s\n", r.process.exit_status,
+            strsignal(static_cast<int>(r.process.exit_status)), r.trace.truncated ? ", trace truncated" : "");
   } else if (r.process.has_exit_record) {
     fprintf(out, "ended: %s(%" PRId64 ")%s\n", exit_kind_name(r.process.exit_kind),
             r.process.exit_status, r.trace.truncated ? ", trace truncated" : "");

@@ -18,6 +18,7 @@
 #include "../options.h"
 #include "../recorder.h"
 #include "../thread_state.h"
+#include "file_guard.h"
 #include "record_writer.h"
 #include "trace_file.h"
 
@@ -100,13 +101,13 @@ void record_thread_names(uint64_t time_ns) {
     for (ssize_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(name[i])) * 16777619u;
     NameSeen& slot = g_names[tid % 1024];
     if (slot.tid == tid && slot.hash == h) continue;
-    slot = {tid, h};
     ThreadState& t = t_state;
     if (uint8_t* p = begin_record(t, format::RecordKind::kThreadName, time_ns,
                                   2 * format::kMaxVarintSize + static_cast<size_t>(n))) {
       p = put_varint(p, tid);
       p = put_string(p, name, static_cast<size_t>(n));
       commit_record(t, p, time_ns);
+      slot = {tid, h};  // only once written: a name dropped for want of a chunk is retried
     }
   }
   closedir(dir);
@@ -133,8 +134,18 @@ void* drain_main(void*) {
       record_thread_names(now);
       next_names = now + ((500 * 1000000ull) >> format::kTimeShift);
     }
+    char why[1400];
+    if (trace_file_damaged(why, sizeof why)) {
+      disable_recording(why);
+      return nullptr;
+    }
     if (file.drain_sealed(compress_chunk) < 0) {
-      disable_recording("cannot append to the trace file (disk full?); recording stopped");
+      if (trace_file_damaged(why, sizeof why)) {  // e.g. truncated while this pass compressed
+        disable_recording(why);
+      } else {
+        file.give_up();
+        disable_recording("cannot append to the trace file (disk full?); recording stopped");
+      }
       return nullptr;
     }
     g_pass_done.store(seen, std::memory_order_release);
@@ -161,6 +172,9 @@ bool start_drain_thread(const Options& options) {
 
   sigset_t all, old;
   sigfillset(&all);
+  // Except SIGBUS: the drain reads the mapped ring, and a fault there (trace truncated from
+  // outside) must reach the file guard's handler; a blocked fault signal kills the process.
+  sigdelset(&all, SIGBUS);
   pthread_sigmask(SIG_SETMASK, &all, &old);  // the new thread inherits "everything blocked"
   pthread_t thread;
   pthread_attr_t attr;

@@ -13,6 +13,7 @@
 
 #include "../clock.h"
 #include "../options.h"
+#include "file_guard.h"
 
 namespace heapline::preload {
 
@@ -135,6 +136,7 @@ bool TraceFile::create(const Options& options, int pid, int ppid, const char* ex
   memcpy(h->magic, format::kFileMagic, sizeof h->magic);  // last: a torn header is not valid
   header_ = h;
   append_to_manifest(options.manifest_path, path_);
+  install_file_guard();
   return true;
 }
 
@@ -151,6 +153,14 @@ void TraceFile::abandon_after_fork() {
   next_seq_.store(1);
   seal_events_.store(0);
   free_events_.store(0);
+  given_up_.store(false);
+  out_of_space_.store(false);
+}
+
+void TraceFile::detach_mapping() {
+  if (!map_) return;
+  mmap(map_, map_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  give_up();
 }
 
 bool TraceFile::back_chunk(uint32_t index) {
@@ -164,6 +174,7 @@ bool TraceFile::back_chunk(uint32_t index) {
                        static_cast<off_t>(index) * chunk_size_;
   if (fallocate(fd_, 0, offset, chunk_size_) != 0 && errno != EOPNOTSUPP) {
     backed_[index].store(3, std::memory_order_release);  // 3: unusable (disk full)
+    out_of_space_.store(true, std::memory_order_release);  // the drain says so and stops
     return false;
   }
   backed_[index].store(1, std::memory_order_release);
@@ -201,7 +212,8 @@ ChunkHeader* TraceFile::acquire_chunk(uint32_t tid, uint64_t base_time, bool may
         return c;
       }
     }
-    if (!may_wait) return nullptr;
+    // A given-up file is never drained again: waiting for a free chunk would stall the target.
+    if (!may_wait || given_up()) return nullptr;
     futex_wake_all(seal_events_);  // make sure the drain is awake
     futex_wait(free_events_, seen_frees, kWaitStepMs);
   }
@@ -215,6 +227,7 @@ void TraceFile::seal_chunk(ChunkHeader* chunk) {
 }
 
 bool TraceFile::append_frame(const void* data, size_t size) {
+  if (given_up()) return false;  // e.g. truncated by someone else: never write into it again
   const auto* p = static_cast<const uint8_t*>(data);
   size_t done = 0;
   while (done < size) {

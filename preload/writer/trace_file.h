@@ -47,6 +47,21 @@ class TraceFile {
   // Futex word bumped on every seal; the drain thread sleeps on it.
   std::atomic<uint32_t>& seal_events() { return seal_events_; }
 
+  // Damage from outside (see file_guard.h). After give_up() nothing is appended any more and
+  // producers stop waiting for chunks. detach_mapping() also puts anonymous memory where the
+  // file was mapped, so stores into a truncated file cannot fault (async-signal-safe).
+  int fd() const { return fd_; }
+  size_t map_size() const { return map_size_; }
+  bool maps(const void* p) const {
+    const auto* q = static_cast<const uint8_t*>(p);
+    return map_ && q >= map_ && q < map_ + map_size_;
+  }
+  void detach_mapping();
+  void give_up() { given_up_.store(true, std::memory_order_release); }
+  bool given_up() const { return given_up_.load(std::memory_order_acquire); }
+  // A chunk could not get disk blocks (fallocate failed: disk full or quota).
+  bool out_of_space() const { return out_of_space_.load(std::memory_order_acquire); }
+
  private:
   format::ChunkHeader* chunk_at(uint32_t index) const {
     return reinterpret_cast<format::ChunkHeader*>(ring_ + static_cast<size_t>(index) * chunk_size_);
@@ -67,6 +82,8 @@ class TraceFile {
   std::atomic<uint32_t> seal_events_{0};
   std::atomic<uint32_t> free_events_{0};
   std::atomic<uint8_t>* backed_ = nullptr;  // per chunk: 1 once fallocate'd (see back_chunk)
+  std::atomic<bool> given_up_{false};
+  std::atomic<bool> out_of_space_{false};
 };
 
 TraceFile& trace_file();

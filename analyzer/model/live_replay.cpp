@@ -1,0 +1,45 @@
+#include "live_replay.h"
+
+#include <cmath>
+
+namespace heapline::analysis {
+
+uint64_t estimated_block_bytes(uint64_t size, uint64_t sample_bytes) {
+  if (sample_bytes == 0) return size;
+  const double p = -std::expm1(-static_cast<double>(size) / static_cast<double>(sample_bytes));
+  const double weight = p > 0 ? 1 / p : 1;
+  return static_cast<uint64_t>(std::llround(static_cast<double>(size) * weight));
+}
+
+void LiveReplay::emit(uint64_t time_ns, uint32_t stack_id, int64_t delta) {
+  for (LiveChangeListener* l : listeners_) l->on_live_change(time_ns, stack_id, delta);
+}
+
+void LiveReplay::on_alloc(const AllocRecord& r) {
+  // As in AllocationModel::on_alloc: a block already live at this address lost its free.
+  if (auto it = live_.find(r.address); it != live_.end()) {
+    emit(r.time_ns, it->second.stack_id, -static_cast<int64_t>(it->second.size));
+    live_.erase(it);
+  }
+  const uint64_t size = estimated_block_bytes(r.size, sample_bytes_);
+  live_.emplace(r.address, LiveBlock{size, r.stack_id});
+  emit(r.time_ns, r.stack_id, static_cast<int64_t>(size));
+}
+
+void LiveReplay::on_free(const FreeRecord& r) {
+  auto it = live_.find(r.address);
+  if (it == live_.end()) return;  // allocated before recording started
+  const LiveBlock block = it->second;
+  live_.erase(it);
+  emit(r.time_ns, block.stack_id, -static_cast<int64_t>(block.size));
+}
+
+void LiveReplay::on_rss(const RssRecord& r) {
+  for (LiveChangeListener* l : listeners_) l->on_rss_sample(r.time_ns, r.rss_bytes);
+}
+
+void LiveReplay::finish() {
+  for (LiveChangeListener* l : listeners_) l->on_replay_end();
+}
+
+}  // namespace heapline::analysis

@@ -1,0 +1,222 @@
+#include "lines_harness.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace heapline::lines_test {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  const char* base = getenv("TMPDIR");
+  std::string pattern = std::string(base && *base ? base : "/tmp") + "/heapline-lines-XXXXXX";
+  if (!mkdtemp(pattern.data()))
+    throw std::runtime_error("mkdtemp: " + std::string(strerror(errno)));
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  if (getenv("HEAPLINE_LINES_KEEP")) {
+    fprintf(stderr, "keeping %s\n", path_.c_str());
+    return;
+  }
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string Outcome::describe() const {
+  return (signal ? "killed by signal " + std::to_string(signal)
+                 : "exit status " + std::to_string(exit_code)) +
+         "; stderr: " + err.substr(0, 2000);
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+Outcome run(const std::vector<std::string>& argv, const Env& env, const std::string& stdin_path) {
+  std::vector<std::string> environment;
+  for (char** e = environ; *e; ++e) {
+    const std::string_view v(*e);
+    if (v.starts_with("LD_PRELOAD=") || v.starts_with("HEAPLINE_")) continue;
+    environment.emplace_back(v);
+  }
+  for (const auto& [name, value] : env) environment.push_back(name + "=" + value);
+  std::vector<char*> envp, args;
+  for (std::string& s : environment) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (std::string& s : argv_copy) args.push_back(s.data());
+  args.push_back(nullptr);
+
+  TempDir io;
+  const std::string out_path = io.file("stdout"), err_path = io.file("stderr");
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    const int in = open(stdin_path.c_str(), O_RDONLY);
+    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in < 0 || out < 0 || err < 0) _exit(126);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    setpgid(0, 0);
+    environ = envp.data();
+    execvp(args[0], args.data());
+    dprintf(2, "cannot execute %s: %s\n", args[0], strerror(errno));
+    _exit(127);
+  }
+  int status = 0;
+  const time_t start = time(nullptr);
+  for (;;) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) throw std::runtime_error("waitpid failed");
+    if (time(nullptr) - start > 90) {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+    }
+    usleep(2000);
+  }
+  Outcome o;
+  if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) o.signal = WTERMSIG(status);
+  o.out = slurp(out_path);
+  o.err = slurp(err_path);
+  return o;
+}
+
+std::string trace_run(const std::string& dir, const std::vector<std::string>& argv,
+                      const std::string& stdin_path) {
+  const Outcome o =
+      run(argv, {{"LD_PRELOAD", HEAPLINE_PRELOAD_LIB}, {"HEAPLINE_OUTPUT", dir + "/t.%p.trace"}},
+          stdin_path);
+  EXPECT_TRUE(o.ok()) << argv[0] << ": " << o.describe();
+  std::vector<std::string> traces;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".trace") traces.push_back(e.path().string());
+  EXPECT_EQ(traces.size(), 1u) << argv[0] << " in " << dir;
+  return traces.size() == 1 && o.ok() ? traces[0] : std::string();
+}
+
+std::string trace_run(const TempDir& dir, const std::vector<std::string>& argv,
+                      const std::string& stdin_path) {
+  return trace_run(dir.path(), argv, stdin_path);
+}
+
+Outcome heapline(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {HEAPLINE_CLI};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv);
+}
+
+nlohmann::json heapline_json(const std::vector<std::string>& args) {
+  const Outcome o = heapline(args);
+  EXPECT_TRUE(o.ok()) << o.describe();
+  try {
+    return nlohmann::json::parse(o.out);
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "not JSON (" << e.what() << "): " << o.out.substr(0, 500);
+    return {};
+  }
+}
+
+uint32_t marker_line(const std::string& source, const std::string& marker) {
+  std::ifstream in(std::string(LINES_SOURCES) + "/" + source);
+  EXPECT_TRUE(in) << "cannot read " << source;
+  const std::regex re("//\\s*" + marker +
+                      "(\\s|$)");  // "@rec_call" must not match "@rec_call_main"
+  std::string text;
+  uint32_t found = 0, count = 0;
+  for (uint32_t n = 1; std::getline(in, text); ++n) {
+    if (std::regex_search(text, re)) {
+      found = n;
+      ++count;
+    }
+  }
+  EXPECT_EQ(count, 1u) << "marker " << marker << " in " << source;
+  return found;
+}
+
+namespace {
+
+// Recording lines_growth takes a second per run and ctest starts every test in its own process,
+// so the traces are recorded once and kept in the build tree, keyed by the program's and the
+// recorder's size and modification time (a rebuild of either records them again). A lock file
+// serialises test processes that ctest -j starts together.
+std::string file_key(const char* path) {
+  struct stat st {};
+  if (stat(path, &st) != 0) return "missing";
+  return std::to_string(st.st_size) + "-" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec);
+}
+
+// Records into a directory of its own, then renames (same file system: the sparse trace is not
+// copied).
+std::string record_into(const fs::path& dir, const std::string& name,
+                        const std::vector<std::string>& argv) {
+  const fs::path scratch = dir / ("run-" + name);
+  fs::create_directories(scratch);
+  const std::string trace = trace_run(scratch.string(), argv);
+  if (trace.empty()) return {};
+  const fs::path target = dir / name;
+  fs::rename(trace, target);
+  fs::remove_all(scratch);
+  return target.string();
+}
+
+}  // namespace
+
+const GrowthTraces& growth_traces() {
+  static const GrowthTraces traces = [] {
+    const fs::path cache = LINES_TRACE_CACHE;
+    fs::create_directories(cache);
+    const std::string key = file_key(LINES_GROWTH) + "_" + file_key(HEAPLINE_PRELOAD_LIB);
+    const fs::path dir = cache / key;
+    const int lock = open((cache / ".lock").c_str(), O_RDWR | O_CREAT, 0644);
+    if (lock >= 0) flock(lock, LOCK_EX);
+    GrowthTraces t;
+    if (fs::exists(dir / "complete")) {
+      t.keep = (dir / "keep.trace").string();
+      t.free_at_exit = (dir / "free.trace").string();
+    } else {
+      for (const auto& e : fs::directory_iterator(cache))
+        if (e.is_directory()) fs::remove_all(e.path());
+      fs::create_directories(dir);
+      t.keep = record_into(dir, "keep.trace", {LINES_GROWTH});
+      t.free_at_exit = record_into(dir, "free.trace", {LINES_GROWTH, "free"});
+      if (!t.keep.empty() && !t.free_at_exit.empty())
+        std::ofstream(dir / "complete") << key << "\n";
+    }
+    if (lock >= 0) close(lock);  // releases the lock
+    return t;
+  }();
+  return traces;
+}
+
+}  // namespace heapline::lines_test

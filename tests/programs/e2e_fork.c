@@ -1,0 +1,142 @@
+/* e2e target: fork and exec in every combination the recorder must survive. fork_exec_test.cpp
+ * holds the expected traces; each mode's allocation sizes are unique to the process that makes
+ * them, so a test can tell whose trace holds what.
+ *
+ *   e2e_fork fork         parent 3 x 1001, child 5 x 2001 then exit(7), parent 2 x 3001
+ *   e2e_fork fork-busy K  a thread mallocs/frees 4001 in a loop and another walks the loader's
+ *                         object list (dl_iterate_phdr, as unwinders do) while main forks K
+ *                         children; each child mallocs 2003 once and exits 0
+ *   e2e_fork fork-exec    child mallocs 4003, then execs "e2e_fork exec-child"
+ *   e2e_fork exec-self    mallocs 6001 twice, then execs "e2e_fork exec-child" in the same pid
+ *   e2e_fork exec-child   mallocs 5001 four times, frees them, exits 0
+ *
+ * Exit status 10 means something other than the recorder went wrong (fork failed, ...).
+ */
+#define _GNU_SOURCE
+#include <link.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void escape(void* p) { __asm__ volatile("" : : "g"(p) : "memory"); }
+
+static void check(int ok, const char* what) {
+  if (ok) return;
+  fprintf(stderr, "e2e_fork: unexpected: %s\n", what);
+  exit(10);
+}
+
+static void allocate(int count, size_t size) {
+  for (int i = 0; i < count; ++i) escape(malloc(size));
+}
+
+static int wait_for(pid_t child) {
+  int status = 0;
+  check(waitpid(child, &status, 0) == child, "waitpid");
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void exec_child(const char* self) {
+  char* const argv[] = {(char*)self, (char*)"exec-child", NULL};
+  execv(self, argv);
+  check(0, "execv");
+}
+
+static int mode_fork(void) {
+  allocate(3, 1001);
+  const pid_t child = fork();
+  check(child >= 0, "fork");
+  if (child == 0) {
+    allocate(5, 2001);
+    exit(7);
+  }
+  check(wait_for(child) == 7, "child status");
+  allocate(2, 3001);
+  return 0;
+}
+
+static atomic_int g_stop;
+
+static void* busy(void* arg) {
+  (void)arg;
+  while (!atomic_load(&g_stop)) {
+    void* p = malloc(4001);
+    escape(p);
+    free(p);
+  }
+  return NULL;
+}
+
+static int count_segments(struct dl_phdr_info* info, size_t size, void* data) {
+  (void)size;
+  *(long*)data += info->dlpi_phnum;
+  return 0;
+}
+
+/* Without heapline, a child that does not walk the list itself never notices that the walker
+ * held the loader's lock when it forked; the recorder's child must not notice either. */
+static void* walk_loader(void* arg) {
+  (void)arg;
+  long segments = 0;
+  while (!atomic_load(&g_stop)) dl_iterate_phdr(count_segments, &segments);
+  return (void*)segments;
+}
+
+static int mode_fork_busy(int children) {
+  pthread_t thread, walker;
+  check(pthread_create(&thread, NULL, busy, NULL) == 0, "pthread_create");
+  check(pthread_create(&walker, NULL, walk_loader, NULL) == 0, "pthread_create");
+  for (int i = 0; i < children; ++i) {
+    const pid_t child = fork();
+    check(child >= 0, "fork");
+    if (child == 0) {
+      allocate(1, 2003);
+      exit(0);
+    }
+    check(wait_for(child) == 0, "child status");
+  }
+  atomic_store(&g_stop, 1);
+  pthread_join(thread, NULL);
+  pthread_join(walker, NULL);
+  return 0;
+}
+
+static int mode_fork_exec(const char* self) {
+  const pid_t child = fork();
+  check(child >= 0, "fork");
+  if (child == 0) {
+    allocate(1, 4003);
+    exec_child(self);
+  }
+  check(wait_for(child) == 0, "exec'd child status");
+  return 0;
+}
+
+static int mode_exec_child(void) {
+  void* blocks[4];
+  for (int i = 0; i < 4; ++i) blocks[i] = malloc(5001);
+  for (int i = 0; i < 4; ++i) {
+    escape(blocks[i]);
+    free(blocks[i]);
+  }
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  check(argc >= 2, "usage: e2e_fork MODE [ARG]");
+  const char* mode = argv[1];
+  if (strcmp(mode, "fork") == 0) return mode_fork();
+  if (strcmp(mode, "fork-busy") == 0) return mode_fork_busy(argc > 2 ? atoi(argv[2]) : 20);
+  if (strcmp(mode, "fork-exec") == 0) return mode_fork_exec(argv[0]);
+  if (strcmp(mode, "exec-self") == 0) {
+    allocate(2, 6001);
+    exec_child(argv[0]);
+  }
+  if (strcmp(mode, "exec-child") == 0) return mode_exec_child();
+  check(0, "unknown mode");
+  return 10;
+}

@@ -1,0 +1,458 @@
+// The reader against traces built byte by byte in the test, following docs/trace-format.md:
+// every record kind with its fields in order, the merge rule (time order, frees first at equal
+// time), deduplication of a chunk that is both drained and still in the ring, and the offsets
+// that TraceError names for each kind of corruption. If the spec and the reader disagree, one
+// of these fails.
+#include <sys/mman.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "heapline/trace_format.h"
+#include "reader/trace_error.h"
+#include "reader/trace_reader.h"
+
+namespace heapline::analysis {
+namespace {
+
+using format::ChunkHeader;
+using format::ChunkState;
+using format::FileHeader;
+using format::FrameHeader;
+using format::RecordKind;
+
+// The body of a chunk: records appended field by field.
+struct Records {
+  std::vector<uint8_t> bytes;
+
+  Records& kind(RecordKind k, uint64_t time_delta) {
+    bytes.push_back(static_cast<uint8_t>(k));
+    return v(time_delta);
+  }
+  Records& v(uint64_t value) {
+    uint8_t buf[format::kMaxVarintSize];
+    bytes.insert(bytes.end(), buf, format::put_varint(buf, value));
+    return *this;
+  }
+  Records& zz(int64_t value) { return v(format::zigzag(value)); }
+  Records& u8(uint8_t value) {
+    bytes.push_back(value);
+    return *this;
+  }
+  Records& str(std::string_view s) {
+    v(s.size());
+    bytes.insert(bytes.end(), s.begin(), s.end());
+    return *this;
+  }
+};
+
+// A trace file in memory: header, a ring of `chunk_count` chunks, frames appended after it.
+class TraceBuilder {
+ public:
+  static constexpr uint32_t kChunkSize = 4096;
+  static constexpr uint32_t kChunkCount = 4;
+
+  TraceBuilder() : bytes_(format::kFileHeaderSize + kChunkSize * kChunkCount, '\0') {
+    FileHeader h{};
+    std::memcpy(h.magic, format::kFileMagic, sizeof h.magic);
+    h.version = format::kVersion;
+    h.header_size = format::kFileHeaderSize;
+    h.chunk_size = kChunkSize;
+    h.chunk_count = kChunkCount;
+    h.ring_offset = format::kFileHeaderSize;
+    h.data_offset = bytes_.size();
+    h.data_end = bytes_.size();
+    h.pid = 1234;
+    h.ppid = 1;
+    h.time_shift = format::kTimeShift;
+    std::memcpy(bytes_.data(), &h, sizeof h);
+  }
+
+  static uint64_t chunk_offset(uint32_t index) {
+    return format::kFileHeaderSize + static_cast<uint64_t>(index) * kChunkSize;
+  }
+
+  // Writes ring chunk `index` as its owner would have left it.
+  void ring_chunk(uint32_t index, ChunkState state, uint64_t seq, uint32_t tid, uint64_t base_time,
+                  const Records& records) {
+    const uint64_t at = chunk_offset(index);
+    put<uint32_t>(at + offsetof(ChunkHeader, magic), format::kChunkMagic);
+    put<uint32_t>(at + offsetof(ChunkHeader, state), static_cast<uint32_t>(state));
+    put<uint64_t>(at + offsetof(ChunkHeader, seq), seq);
+    put<uint32_t>(at + offsetof(ChunkHeader, tid), tid);
+    put<uint32_t>(at + offsetof(ChunkHeader, used), static_cast<uint32_t>(records.bytes.size()));
+    put<uint64_t>(at + offsetof(ChunkHeader, base_time), base_time);
+    std::memcpy(bytes_.data() + at + sizeof(ChunkHeader), records.bytes.data(),
+                records.bytes.size());
+  }
+
+  // Appends a frame as the drain writes it; returns the offset of its FrameHeader.
+  uint64_t frame(uint64_t seq, uint32_t tid, uint64_t base_time, const Records& records) {
+    std::vector<uint8_t> compressed(ZSTD_compressBound(records.bytes.size()));
+    ZSTD_CCtx* cctx = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+    const size_t n = ZSTD_compress2(cctx, compressed.data(), compressed.size(),
+                                    records.bytes.data(), records.bytes.size());
+    ZSTD_freeCCtx(cctx);
+    EXPECT_FALSE(ZSTD_isError(n));
+    FrameHeader f{};
+    f.magic = format::kFrameMagic;
+    f.tid = tid;
+    f.seq = seq;
+    f.base_time = base_time;
+    f.raw_size = static_cast<uint32_t>(records.bytes.size());
+    f.compressed_size = static_cast<uint32_t>(n);
+    f.header_checksum = format::frame_header_checksum(f);
+    const uint64_t offset = bytes_.size();
+    bytes_.append(reinterpret_cast<const char*>(&f), sizeof f);
+    bytes_.append(reinterpret_cast<const char*>(compressed.data()), n);
+    put<uint64_t>(offsetof(FileHeader, data_end), bytes_.size());
+    return offset;
+  }
+
+  template <typename T>
+  void put(uint64_t offset, T value) {
+    std::memcpy(bytes_.data() + offset, &value, sizeof value);
+  }
+  std::string& bytes() { return bytes_; }
+
+ private:
+  std::string bytes_;
+};
+
+// Every callback as one line of text, so a whole replay compares with one EXPECT.
+class LoggingVisitor : public RecordVisitor {
+ public:
+  std::vector<std::string> log;
+
+  void on_alloc(const AllocRecord& r) override {
+    add(r.time_ns, "alloc tid=" + n(r.tid) + " api=" + api_name(r.api) + " size=" + n(r.size) +
+                       " addr=" + hex(r.address) + " stack=" + n(r.stack_id));
+  }
+  void on_free(const FreeRecord& r) override {
+    add(r.time_ns, "free tid=" + n(r.tid) + " api=" + api_name(r.api) + " addr=" + hex(r.address));
+  }
+  void on_stack(const StackRecord& r) override {
+    std::string s = "stack tid=" + n(r.tid) + " id=" + n(r.stack_id);
+    for (const uint64_t f : r.frames) s += " " + hex(f);
+    add(r.time_ns, s);
+  }
+  void on_module_load(const ModuleLoadRecord& r) override {
+    std::string s = "module-load id=" + n(r.module_id) + " bias=" + hex(r.load_bias) + " path=" +
+                    std::string(r.path) + " build-id=";
+    for (const char c : r.build_id) s += hex(static_cast<uint8_t>(c));
+    for (const Segment& g : r.segments)
+      s += " [" + hex(g.vaddr) + " " + hex(g.memsz) + " " + n(g.flags) + "]";
+    add(r.time_ns, s);
+  }
+  void on_module_unload(const ModuleUnloadRecord& r) override {
+    add(r.time_ns, "module-unload id=" + n(r.module_id));
+  }
+  void on_process(const ProcessRecord& r) override {
+    std::string s = "process pid=" + n(r.pid) + " ppid=" + n(r.ppid) + " exe=" + std::string(r.exe);
+    for (const std::string_view a : r.argv) s += " '" + std::string(a) + "'";
+    add(r.time_ns, s);
+  }
+  void on_thread_name(const ThreadNameRecord& r) override {
+    add(r.time_ns, "thread-name tid=" + n(r.tid) + " " + std::string(r.name));
+  }
+  void on_rss(const RssRecord& r) override { add(r.time_ns, "rss " + n(r.rss_bytes)); }
+  void on_exit(const ExitRecord& r) override {
+    add(r.time_ns, std::string("exit tid=") + n(r.tid) + " " + exit_kind_name(r.kind) + " " +
+                       std::to_string(r.status));
+  }
+  void on_lost(const LostRecord& r) override {
+    add(r.time_ns, "lost " + n(r.allocations) + " " + n(r.frees));
+  }
+
+ private:
+  static std::string n(uint64_t v) { return std::to_string(v); }
+  static std::string hex(uint64_t v) {
+    char buf[24];
+    snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
+    return buf;
+  }
+  void add(uint64_t time_ns, const std::string& what) { log.push_back(n(time_ns) + " " + what); }
+};
+
+struct Replay {
+  std::vector<std::string> log;
+  TraceInfo info;
+};
+
+Replay replay(const std::string& bytes) {
+  const int fd = memfd_create("heapline-decode", MFD_CLOEXEC);
+  EXPECT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  Replay result;
+  try {
+    TraceReader reader(path);
+    LoggingVisitor visitor;
+    reader.read(visitor);
+    result = {visitor.log, reader.info()};
+  } catch (...) {
+    close(fd);
+    throw;
+  }
+  close(fd);
+  return result;
+}
+
+// TraceError from reading `bytes`, or a failure if it reads.
+TraceError expect_error(const std::string& bytes) {
+  try {
+    replay(bytes);
+  } catch (const TraceError& e) {
+    return e;
+  }
+  ADD_FAILURE() << "read without error";
+  return TraceError("", 0, "");
+}
+
+// One record of each kind, in the order a real trace starts, at ticks 100, 100, 101, 103, ...
+Records every_kind() {
+  Records r;
+  r.kind(RecordKind::kProcess, 0).v(1234).v(1).str("/bin/x").v(2).str("x").str("-v");
+  r.kind(RecordKind::kModuleLoad, 0).v(1).v(0x555500000000).str("/bin/x").str("\x01\xab")
+      .v(2).v(0).v(0x1000).v(5).v(0x2000).v(0x180).v(6);
+  r.kind(RecordKind::kStack, 1).v(7).v(3).v(0x555500001234).zz(0x10).zz(-0x20);
+  r.kind(RecordKind::kAlloc, 2).u8(0).v(64).zz(0x10000).v(7);
+  r.kind(RecordKind::kAlloc, 0).u8(9).v(32).zz(0x40).v(7);  // api 9: new, at 0x10040
+  r.kind(RecordKind::kFree, 3).u8(11).zz(-0x40);             // free of 0x10000
+  r.kind(RecordKind::kThreadName, 0).v(77).str("worker");
+  r.kind(RecordKind::kRss, 1).v(1 << 20);
+  r.kind(RecordKind::kLost, 0).v(3).v(4);
+  r.kind(RecordKind::kModuleUnload, 0).v(1);
+  r.kind(RecordKind::kExec, 0).str("/bin/y");  // decoded, not delivered
+  r.kind(RecordKind::kFork, 0).v(999);         // decoded, not delivered
+  r.kind(RecordKind::kExit, 1).u8(1).zz(-3);
+  return r;
+}
+
+std::string at(uint64_t ticks) { return std::to_string(ticks << format::kTimeShift) + " "; }
+
+const std::vector<std::string> kEveryKindLog = {
+    at(100) + "process pid=1234 ppid=1 exe=/bin/x 'x' '-v'",
+    at(100) + "module-load id=1 bias=555500000000 path=/bin/x build-id=1ab [0 1000 5] [2000 180 6]",
+    at(101) + "stack tid=77 id=7 555500001234 555500001244 555500001224",
+    at(103) + "alloc tid=77 api=malloc size=64 addr=10000 stack=7",
+    at(103) + "alloc tid=77 api=new size=32 addr=10040 stack=7",
+    at(106) + "free tid=77 api=free addr=10000",
+    at(106) + "thread-name tid=77 worker",
+    at(107) + "rss 1048576",
+    at(107) + "lost 3 4",
+    at(107) + "module-unload id=1",
+    at(108) + "exit tid=77 exit -3",
+};
+
+TEST(TraceDecode, EveryRecordKindFromTheRing) {
+  TraceBuilder t;
+  t.ring_chunk(0, ChunkState::kOwned, 1, 77, 100, every_kind());
+  const Replay r = replay(t.bytes());
+  EXPECT_EQ(r.log, kEveryKindLog);
+  EXPECT_EQ(r.info.ring_chunks, 1u);
+  EXPECT_EQ(r.info.frames, 0u);
+  EXPECT_FALSE(r.info.truncated);
+}
+
+TEST(TraceDecode, EveryRecordKindFromAFrame) {
+  TraceBuilder t;
+  t.frame(1, 77, 100, every_kind());
+  const Replay r = replay(t.bytes());
+  EXPECT_EQ(r.log, kEveryKindLog);
+  EXPECT_EQ(r.info.frames, 1u);
+  EXPECT_EQ(r.info.ring_chunks, 0u);
+}
+
+TEST(TraceDecode, TimeShiftZeroMeansNanoseconds) {
+  TraceBuilder t;
+  t.put<uint32_t>(offsetof(FileHeader, time_shift), 0);
+  Records r;
+  r.kind(RecordKind::kRss, 5).v(1);
+  t.ring_chunk(0, ChunkState::kOwned, 1, 1, 1000, r);
+  EXPECT_EQ(replay(t.bytes()).log, std::vector<std::string>{"1005 rss 1"});
+}
+
+TEST(TraceDecode, AddressDeltasRestartInEachChunk) {
+  // Same thread, two chunks: the second chunk's first address is relative to 0 again.
+  TraceBuilder t;
+  Records a, b;
+  a.kind(RecordKind::kAlloc, 0).u8(0).v(8).zz(0x7000).v(1);
+  b.kind(RecordKind::kFree, 0).u8(11).zz(0x7000);
+  t.frame(1, 5, 10, a);
+  t.ring_chunk(2, ChunkState::kOwned, 2, 5, 11, b);
+  EXPECT_EQ(replay(t.bytes()).log,
+            (std::vector<std::string>{at(10) + "alloc tid=5 api=malloc size=8 addr=7000 stack=1",
+                                      at(11) + "free tid=5 api=free addr=7000"}));
+}
+
+TEST(TraceDecode, ChunksMergeByTimeAndFreesComeFirstAtEqualTime) {
+  // Thread 1 (seq 1) allocates at ticks 10 and 20; thread 2 (seq 2) frees 0x5000 at 20, and
+  // thread 1's allocation at 20 reuses it: the free must come first despite the higher seq.
+  TraceBuilder t;
+  Records one, two;
+  one.kind(RecordKind::kAlloc, 0).u8(0).v(16).zz(0x4000).v(1);
+  one.kind(RecordKind::kAlloc, 10).u8(0).v(16).zz(0x1000).v(1);
+  two.kind(RecordKind::kAlloc, 0).u8(0).v(16).zz(0x5000).v(1);
+  two.kind(RecordKind::kFree, 5).u8(11).zz(0);
+  t.frame(1, 1, 10, one);
+  t.ring_chunk(1, ChunkState::kOwned, 2, 2, 15, two);
+  EXPECT_EQ(replay(t.bytes()).log,
+            (std::vector<std::string>{at(10) + "alloc tid=1 api=malloc size=16 addr=4000 stack=1",
+                                      at(15) + "alloc tid=2 api=malloc size=16 addr=5000 stack=1",
+                                      at(20) + "free tid=2 api=free addr=5000",
+                                      at(20) + "alloc tid=1 api=malloc size=16 addr=5000 stack=1"}));
+}
+
+TEST(TraceDecode, ChunksOfOneThreadAreNeverReordered) {
+  // One thread: realloc's new block at the end of chunk seq 1, and its free at the start of
+  // chunk seq 2, in the same tick. The tie rule applies only between threads: program order wins.
+  TraceBuilder t;
+  Records older, newer;
+  older.kind(RecordKind::kAlloc, 0).u8(2).v(16).zz(0x9000).v(1);
+  newer.kind(RecordKind::kFree, 0).u8(11).zz(0x9000);
+  t.frame(1, 3, 30, older);
+  t.ring_chunk(0, ChunkState::kOwned, 2, 3, 30, newer);
+  EXPECT_EQ(replay(t.bytes()).log,
+            (std::vector<std::string>{at(30) + "alloc tid=3 api=realloc size=16 addr=9000 stack=1",
+                                      at(30) + "free tid=3 api=free addr=9000"}));
+}
+
+TEST(TraceDecode, AtEqualTimeAndKindLowerSeqFirst) {
+  TraceBuilder t;
+  Records a, b;
+  a.kind(RecordKind::kRss, 0).v(1);
+  b.kind(RecordKind::kRss, 0).v(2);
+  t.ring_chunk(0, ChunkState::kOwned, 9, 1, 50, a);
+  t.ring_chunk(3, ChunkState::kOwned, 4, 2, 50, b);
+  EXPECT_EQ(replay(t.bytes()).log, (std::vector<std::string>{at(50) + "rss 2", at(50) + "rss 1"}));
+}
+
+TEST(TraceDecode, ChunkInAFrameAndStillSealedInTheRingIsReadOnce) {
+  TraceBuilder t;
+  Records r;
+  r.kind(RecordKind::kRss, 0).v(42);
+  t.frame(3, 1, 10, r);
+  t.ring_chunk(0, ChunkState::kSealed, 3, 1, 10, r);  // crash between frame write and free
+  t.ring_chunk(1, ChunkState::kFree, 2, 1, 5, r);     // drained long ago: never read
+  const Replay replayed = replay(t.bytes());
+  EXPECT_EQ(replayed.log, std::vector<std::string>{at(10) + "rss 42"});
+  EXPECT_EQ(replayed.info.frames, 1u);
+  EXPECT_EQ(replayed.info.ring_chunks, 0u);
+}
+
+TEST(TraceDecode, ChunkMagicMissingMeansNeverUsed) {
+  TraceBuilder t;
+  Records r;
+  r.kind(RecordKind::kRss, 0).v(42);
+  t.ring_chunk(0, ChunkState::kOwned, 1, 1, 10, r);
+  t.put<uint32_t>(TraceBuilder::chunk_offset(0), 0);  // acquisition stopped before the magic
+  EXPECT_TRUE(replay(t.bytes()).log.empty());
+}
+
+TEST(TraceDecode, CorruptRecordInTheRingNamesItsFileOffset) {
+  TraceBuilder t;
+  Records r;
+  r.kind(RecordKind::kRss, 0).v(42);
+  r.u8(0x63).v(0);  // kind 99
+  t.ring_chunk(2, ChunkState::kOwned, 1, 1, 10, r);
+  const TraceError e = expect_error(t.bytes());
+  EXPECT_EQ(e.offset(), TraceBuilder::chunk_offset(2) + sizeof(ChunkHeader) + 3);
+  EXPECT_NE(std::string(e.what()).find("unknown record kind"), std::string::npos) << e.what();
+}
+
+TEST(TraceDecode, CorruptRecordInAFrameNamesTheFrame) {
+  TraceBuilder t;
+  Records good, bad;
+  good.kind(RecordKind::kRss, 0).v(1);
+  bad.kind(RecordKind::kRss, 0).v(42);
+  bad.kind(RecordKind::kAlloc, 0).u8(200).v(8).zz(8).v(1);  // no such allocation function
+  t.frame(1, 1, 10, good);
+  const uint64_t frame = t.frame(2, 1, 20, bad);
+  const TraceError e = expect_error(t.bytes());
+  EXPECT_EQ(e.offset(), frame);
+  EXPECT_NE(std::string(e.what()).find("at byte 3 of the decompressed frame"), std::string::npos)
+      << e.what();
+  EXPECT_NE(std::string(e.what()).find("unknown allocation function"), std::string::npos)
+      << e.what();
+}
+
+TEST(TraceDecode, RecordPastTheEndOfAWholeChunkIsCorrupt) {
+  TraceBuilder t;
+  Records r;
+  r.kind(RecordKind::kRss, 0).v(42);
+  r.kind(RecordKind::kAlloc, 0).u8(0).v(8);  // `used` says the chunk ends here, mid-record
+  t.ring_chunk(0, ChunkState::kSealed, 1, 1, 10, r);
+  const TraceError e = expect_error(t.bytes());
+  EXPECT_NE(std::string(e.what()).find("past the end"), std::string::npos) << e.what();
+}
+
+TEST(TraceDecode, CorruptChunkHeaderFields) {
+  Records r;
+  r.kind(RecordKind::kRss, 0).v(42);
+  {
+    TraceBuilder t;
+    t.ring_chunk(1, static_cast<ChunkState>(7), 1, 1, 10, r);
+    const TraceError e = expect_error(t.bytes());
+    EXPECT_EQ(e.offset(), TraceBuilder::chunk_offset(1) + offsetof(ChunkHeader, state));
+  }
+  {
+    TraceBuilder t;
+    t.ring_chunk(1, ChunkState::kOwned, 1, 1, 10, r);
+    t.put<uint32_t>(TraceBuilder::chunk_offset(1) + offsetof(ChunkHeader, used),
+                    TraceBuilder::kChunkSize);  // more than fits after the ChunkHeader
+    const TraceError e = expect_error(t.bytes());
+    EXPECT_EQ(e.offset(), TraceBuilder::chunk_offset(1) + offsetof(ChunkHeader, used));
+  }
+}
+
+TEST(TraceDecode, CorruptFrames) {
+  Records r;
+  r.kind(RecordKind::kRss, 0).v(42);
+  {
+    TraceBuilder t;
+    const uint64_t frame = t.frame(1, 1, 10, r);
+    t.bytes()[frame + offsetof(FrameHeader, seq)] ^= 1;
+    const TraceError e = expect_error(t.bytes());
+    EXPECT_EQ(e.offset(), frame);
+    EXPECT_NE(std::string(e.what()).find("corrupt compressed frame header"), std::string::npos);
+  }
+  {
+    TraceBuilder t;
+    const uint64_t frame = t.frame(1, 1, 10, r);
+    t.bytes().back() ^= 1;  // zstd's content checksum
+    const TraceError e = expect_error(t.bytes());
+    EXPECT_EQ(e.offset(), frame + sizeof(FrameHeader));
+    EXPECT_NE(std::string(e.what()).find("corrupt compressed frame"), std::string::npos);
+  }
+}
+
+TEST(TraceDecode, InconsistentFileHeaders) {
+  const auto refused = [](auto mutate) {
+    TraceBuilder t;
+    mutate(t);
+    const TraceError e = expect_error(t.bytes());
+    return std::string(e.what()).find("inconsistent file header") != std::string::npos;
+  };
+  EXPECT_TRUE(refused([](TraceBuilder& t) { t.put<uint32_t>(offsetof(FileHeader, time_shift), 31); }));
+  EXPECT_TRUE(refused([](TraceBuilder& t) { t.put<uint32_t>(offsetof(FileHeader, chunk_count), 0); }));
+  EXPECT_TRUE(refused([](TraceBuilder& t) { t.put<uint32_t>(offsetof(FileHeader, chunk_size), 1024); }));
+  // 4100 x 4 chunks, data_offset to match: consistent sizes, but chunk 1 would be misaligned.
+  EXPECT_TRUE(refused([](TraceBuilder& t) {
+    t.put<uint32_t>(offsetof(FileHeader, chunk_size), 4100);
+    t.put<uint64_t>(offsetof(FileHeader, data_offset), 4096 + 4 * 4100);
+    t.bytes().resize(4096 + 4 * 4100);
+    t.put<uint64_t>(offsetof(FileHeader, data_end), 4096 + 4 * 4100);
+  }));
+  EXPECT_TRUE(refused([](TraceBuilder& t) { t.put<uint64_t>(offsetof(FileHeader, data_offset), 8192); }));
+  EXPECT_TRUE(refused([](TraceBuilder& t) { t.put<uint32_t>(offsetof(FileHeader, header_size), 80); }));
+}
+
+}  // namespace
+}  // namespace heapline::analysis
