@@ -74,8 +74,12 @@ void reset_sampler_after_fork() {
 
 bool sample_crossed(ThreadState& t) {
   if (t.sample_rng == 0) {
-    // First allocation of this thread: start its own stream, then place the first point.
-    t.sample_rng = mix(g_sample_seed ^ (static_cast<uint64_t>(t.tid) * 0x9E3779B97F4A7C15ull)) | 1;
+    // First allocation of this thread: start its own stream, then place the first point. The
+    // stream is chosen by the thread's rank in starting to allocate, not by its tid, so a fixed
+    // seed reproduces a run (exactly, for a program whose threads start in a fixed order).
+    static std::atomic<uint64_t> next_rank{0};
+    const uint64_t rank = next_rank.fetch_add(1, std::memory_order_relaxed) + 1;
+    t.sample_rng = mix(g_sample_seed ^ (rank * 0x9E3779B97F4A7C15ull)) | 1;
     t.bytes_until_sample += draw_gap(t);
     if (t.bytes_until_sample > 0) return false;
   }

@@ -58,7 +58,7 @@ TraceReader::TraceReader(const std::string& path) {
                            " (this heapline reads version " + std::to_string(format::kVersion) + ")");
     if (h.header_size != format::kFileHeaderSize || h.ring_offset != format::kFileHeaderSize ||
         h.chunk_size < 4096 || h.chunk_size > (64u << 20) ||
-        h.chunk_size % alignof(ChunkHeader) != 0 ||  // chunk headers are read in place
+        h.chunk_size % alignof(ChunkHeader) != 0 ||  // recorder: KiB multiples; keeps headers aligned
         h.chunk_count == 0 ||
         h.chunk_count > (1u << 20) || h.time_shift > 30 ||
         h.data_offset != h.ring_offset + static_cast<uint64_t>(h.chunk_size) * h.chunk_count)

@@ -132,7 +132,7 @@ enum class AllocApi : uint8_t {
 enum class ExitKind : uint8_t {
   kExit = 1,        // exit() or return from main: status is the exit status
   kUnderscoreExit,  // _exit() / _Exit()
-  kSignal,          // reserved: killed by a signal (status = signal number)
+  kSignal,          // killed by a signal (status = signal number); the abort() hook writes it
 };
 
 inline constexpr uint32_t kMaxStackDepth = 256;

@@ -5,7 +5,7 @@
  *
  *   main    COUNT mallocs of FIXTURE_SIZE bytes on the main thread, then frees them (default)
  *   thread  the same on a worker thread that then exits (sealing its chunks, so the drain turns
- *           them into frames); main waits for the drain before it returns
+ *           them into frames); main gives the drain 500 ms before it returns
  *   kill    the mallocs on the main thread, then SIGKILL: no exit record, no final drain
  *
  * The size must match kFixtureSize in trace_reader_test.cpp. Kept in C so that the only
@@ -53,9 +53,9 @@ int main(int argc, char** argv) {
     pthread_t t;
     if (pthread_create(&t, NULL, worker, NULL) != 0) return 1;
     pthread_join(t, NULL);
-    /* The worker's chunks are sealed when it exits; the drain wakes on a seal, so 200 ms is
-     * plenty for it to write them out as frames. */
-    const struct timespec pause = {0, 200 * 1000 * 1000};
+    /* The worker's chunks are sealed when it exits and the drain wakes on a seal: 500 ms is
+     * plenty for it to write them out as frames, even on a loaded machine. */
+    const struct timespec pause = {0, 500 * 1000 * 1000};
     nanosleep(&pause, NULL);
     return 0;
   }

@@ -1,0 +1,31 @@
+// A workload with known allocations for the sampler tests: per site, a known number of blocks of
+// known sizes. Each site is its own function so that it is its own line in the report.
+#include <stdlib.h>
+
+#define SMALL 64
+#define MEDIUM 1000
+#define LARGE 50000
+
+// Every block escapes through a volatile pointer: the compiler may not elide a malloc+free pair.
+void* volatile g_sink;
+void* keep[3000];
+int kept;
+
+__attribute__((noinline)) static void small_blocks(int n) {
+  for (int i = 0; i < n; ++i) { g_sink = malloc(SMALL); free(g_sink); }  // @small
+}
+
+__attribute__((noinline)) static void medium_blocks(int n) {
+  for (int i = 0; i < n; ++i) g_sink = keep[kept++] = malloc(MEDIUM);  // @medium
+}
+
+__attribute__((noinline)) static void large_blocks(int n) {
+  for (int i = 0; i < n; ++i) { g_sink = malloc(LARGE); free(g_sink); }  // @large
+}
+
+int main(void) {
+  small_blocks(200000);  // 12.8 MB in 64-byte blocks: each sampled with p ~ 0.004
+  medium_blocks(2000);   // 2 MB in 1000-byte blocks, all kept (leaked)
+  large_blocks(400);     // 20 MB in 50 KB blocks: p ~ 0.95
+  return 0;
+}
