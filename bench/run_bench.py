@@ -166,6 +166,20 @@ def main():
         res["untraced_cpu_s"] = statistics.median(x["cpu"] for x in rows["untraced"])
         res["analysis_allocs_per_s"] = {"heapline": allocs / hl_analysis,
                                         "heaptrack_print": ht_allocs / max(ht_analysis, 1e-9)}
+        if "sampled" in rows and "sampled" not in failed:
+            # Do the sampled trace's heaviest sites (by bytes allocated) come in the full trace's
+            # order? Compared over the sites holding at least 5% of the bytes.
+            sampled = json.loads(subprocess.run(
+                [heapline, "report", "--json", sorted(rows["sampled"][-1]["files"])[0]],
+                capture_output=True, check=True).stdout)
+
+            def top_sites(rep):
+                total = max(rep["summary"]["bytes_allocated"], 1)
+                lines = sorted(rep["lines"], key=lambda l: -l["bytes_allocated"])
+                return [(l["function"], l["file"], l["line"]) for l in lines
+                        if l["bytes_allocated"] >= 0.05 * total][:5]
+            full_top, sampled_top = top_sites(report), top_sites(sampled)
+            res["sampled_top_sites_match"] = sampled_top[:len(full_top)] == full_top
         results[name] = res
         print_row(name, res, modes)
         sys.stdout.flush()
@@ -184,7 +198,10 @@ def print_row(name, r, modes):
         m = r[mode]
         analysis = r["analysis_allocs_per_s"].get("heaptrack_print" if mode == "heaptrack"
                                                   else "heapline", 0) if mode != "sampled" else 0
-        print(f"| {name} | {r['allocations']} | {mode} | {m['slowdown']:.2f}x | "
+        note = ""
+        if mode == "sampled":
+            note = " (top sites in order: " + ("yes" if r.get("sampled_top_sites_match") else "NO") + ")"
+        print(f"| {name} | {r['allocations']} | {mode}{note} | {m['slowdown']:.2f}x | "
               f"{m['added_us_per_alloc']:.3f} | {m['cpu_s']:.2f} ({r['untraced_cpu_s']:.2f}) | "
               f"{m['profiler_rss_mib']:.1f} | {m['trace_bytes_per_alloc']:.2f} | "
               f"{analysis / 1e6:.2f} |")

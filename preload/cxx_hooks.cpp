@@ -3,6 +3,10 @@
 // real_functions.cpp), which then calls malloc/free: those nested calls see the guard and are not
 // recorded, so one `new` is one event, recorded as the outer call. Exceptions (std::bad_alloc)
 // come from the real operator and propagate exactly as they would without heapline.
+#include <dlfcn.h>
+
+#include <atomic>
+#include <cstring>
 #include <new>
 
 #include "bootstrap_pool.h"
@@ -22,10 +26,33 @@ void ensure_real() {
   if (!hp::real_functions_ready()) hp::resolve_real_functions();
 }
 
+// Whether the operators we forward to are libstdc++'s own, which are exactly malloc/free plus
+// the new_handler loop and std::bad_alloc on failure. Then the fast path calls malloc and free
+// directly and skips a second pass through our hooks (libstdc++'s new calls our malloc); only a
+// failed malloc goes the runtime's way. An operator from any other library (a custom allocator,
+// tcmalloc's own) is always called as it is.
+enum class Shortcut { kUnknown, kYes, kNo };
+std::atomic<Shortcut> g_shortcut{Shortcut::kUnknown};
+
+bool runtime_is_libstdcxx() {
+  Shortcut s = g_shortcut.load(std::memory_order_relaxed);
+  if (__builtin_expect(s != Shortcut::kUnknown, 1)) return s == Shortcut::kYes;
+  Dl_info new_info{}, delete_info{};
+  const bool yes = hp::real.op_new && hp::real.op_delete && hp::real.op_new_array &&
+                   hp::real.op_delete_array &&
+                   dladdr(reinterpret_cast<void*>(hp::real.op_new), &new_info) &&
+                   dladdr(reinterpret_cast<void*>(hp::real.op_delete), &delete_info) &&
+                   new_info.dli_fname && strstr(new_info.dli_fname, "libstdc++") &&
+                   delete_info.dli_fname && strstr(delete_info.dli_fname, "libstdc++");
+  g_shortcut.store(yes ? Shortcut::kYes : Shortcut::kNo, std::memory_order_relaxed);
+  return yes;
+}
+
 void* new_impl(size_t size, AllocApi api, void* (*real_new)(size_t)) {
   hp::HookScope scope;
   ensure_real();
-  void* p = real_new(size);
+  void* p = runtime_is_libstdcxx() ? hp::real.malloc(size ? size : 1) : nullptr;
+  if (!p) p = real_new(size);  // failure: new_handler and std::bad_alloc, as the runtime does
   if (scope.may_record() && hp::should_sample(hp::t_state, size)) hp::record_alloc(p, size, api);
   return p;
 }
@@ -44,7 +71,11 @@ void delete_impl(void* p, AllocApi api, void (*real_delete)(void*)) {
   hp::HookScope scope;
   ensure_real();
   if (scope.may_record() && hp::should_record_free(p)) hp::record_free(p, api);
-  real_delete(p);
+  if (runtime_is_libstdcxx()) {
+    hp::real.free(p);
+  } else {
+    real_delete(p);
+  }
 }
 
 void delete_aligned_impl(void* p, size_t alignment, AllocApi api,
