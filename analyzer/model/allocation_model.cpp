@@ -2,9 +2,17 @@
 
 #include <cmath>
 
+#include "reader/trace_reader.h"
+
 namespace heapline::analysis {
 
 using format::AllocApi;
+
+void AllocationModel::read_all(TraceReader& reader) {
+  set_sample_bytes(reader.info().header.sample_bytes);
+  reader.read(*this);
+  finish();
+}
 
 StackStats& AllocationModel::stats_for(uint32_t stack_id) {
   if (stack_id >= stats_.size()) stats_.resize(stack_id + 1);

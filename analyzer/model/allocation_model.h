@@ -71,8 +71,13 @@ struct StackTrace {
   uint64_t time_ns = 0;
 };
 
+class TraceReader;
+
 class AllocationModel : public RecordVisitor {
  public:
+  // The whole first pass: weights from the trace's header (sampling), every record, finish().
+  void read_all(TraceReader& reader);
+
   void on_alloc(const AllocRecord& r) override;
   void on_free(const FreeRecord& r) override;
   void on_stack(const StackRecord& r) override;

@@ -64,10 +64,8 @@ std::optional<WindowEnd> parse_window_end(const std::string& text) {
 LineAnalysis analyze_lines(const std::string& path, const LineAnalysisOptions& options) {
   TraceReader reader(path);
   AllocationModel model;
+  model.read_all(reader);
   const uint64_t sample_bytes = reader.info().header.sample_bytes;
-  model.set_sample_bytes(sample_bytes);
-  reader.read(model);
-  model.finish();
 
   LineAnalysis out;
   out.trace = reader.info();

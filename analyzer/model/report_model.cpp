@@ -29,9 +29,7 @@ std::string stack_key(const std::vector<ResolvedFrame>& frames) {
 Report analyze_trace(const std::string& path, const AnalysisOptions& options) {
   TraceReader reader(path);
   AllocationModel model;
-  model.set_sample_bytes(reader.info().header.sample_bytes);
-  reader.read(model);
-  model.finish();
+  model.read_all(reader);
 
   Report report;
   report.trace = reader.info();

@@ -40,10 +40,8 @@ std::vector<uint32_t> pick_top_sites(const AllocationModel& model, const SiteInd
 TimelineAnalysis analyze_timeline(const std::string& path, const TimelineOptions& options) {
   TraceReader reader(path);
   AllocationModel model;
+  model.read_all(reader);
   const uint64_t sample_bytes = reader.info().header.sample_bytes;
-  model.set_sample_bytes(sample_bytes);
-  reader.read(model);
-  model.finish();
 
   TimelineAnalysis out;
   out.trace = reader.info();
