@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 build_dir=${HEAPLINE_BUILD_DIR:-build}
-ctest --test-dir "$build_dir" --output-on-failure -j2 --timeout 600
+# Soaks (label "soak") are long: run them with `ctest --test-dir build -L soak`.
+ctest --test-dir "$build_dir" --output-on-failure -j2 --timeout 600 -LE soak
