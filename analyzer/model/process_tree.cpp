@@ -33,9 +33,7 @@ std::vector<std::string> find_trace_files(const std::vector<std::string>& paths)
 ProcessSummary summarize_process(const std::string& path) {
   TraceReader reader(path);
   AllocationModel model;
-  model.set_sample_bytes(reader.info().header.sample_bytes);
-  reader.read(model);
-  model.finish();
+  model.read_all(reader);
   ProcessSummary s;
   s.trace = reader.info();
   s.process = model.process();

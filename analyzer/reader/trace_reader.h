@@ -51,8 +51,10 @@ class TraceReader {
     bool compressed;
     bool lenient;
   };
-  void index_frames();
-  void index_ring(int fd);  // fd: the trace, for reading chunk headers without faulting
+  void index_frames(int fd);
+  void index_ring(int fd);  // fd: the trace, for reading headers without touching the mapping
+  // Drops the mapped pages of [begin, end) from this process (they stay in the page cache).
+  void release_pages(uint64_t begin, uint64_t end) const;
 
   TraceInfo info_;
   const uint8_t* map_ = nullptr;
