@@ -27,30 +27,6 @@ extern char** environ;
 namespace heapline::analysis_test {
 namespace fs = std::filesystem;
 
-ScratchDir::ScratchDir() {
-  const char* base = getenv("TMPDIR");
-  std::string pattern = std::string(base && *base ? base : "/tmp") + "/heapline-analysis-XXXXXX";
-  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp: " + std::string(strerror(errno)));
-  path_ = pattern;
-}
-
-ScratchDir::~ScratchDir() {
-  if (getenv("HEAPLINE_ANALYSIS_KEEP")) {
-    fprintf(stderr, "keeping %s\n", path_.c_str());
-    return;
-  }
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
-std::vector<std::string> ScratchDir::traces() const {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(path_))
-    if (e.path().extension() == ".trace") out.push_back(e.path().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 std::string Outcome::describe() const {
   std::string s = signal ? "killed by signal " + std::to_string(signal)
                          : "exit status " + std::to_string(exit_code);

@@ -17,26 +17,15 @@
 
 #include "model/report_model.h"
 
+#include "traced_process.h"
+
 namespace heapline::analysis_test {
 
 using analysis::LineFigures;
 using analysis::Report;
 
-// A fresh directory under $TMPDIR (or /tmp), removed on destruction unless
-// HEAPLINE_ANALYSIS_KEEP is set (then its path is printed).
-class ScratchDir {
- public:
-  ScratchDir();
-  ~ScratchDir();
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  std::vector<std::string> traces() const;  // "*.trace" files, sorted
-
- private:
-  std::string path_;
-};
+// A fresh directory for a test's traces: the shared one of tests/support.
+using ScratchDir = heapline::e2e::TempDir;
 
 using Env = std::vector<std::pair<std::string, std::string>>;
 

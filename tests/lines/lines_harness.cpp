@@ -23,23 +23,6 @@ extern char** environ;
 namespace heapline::lines_test {
 namespace fs = std::filesystem;
 
-TempDir::TempDir() {
-  const char* base = getenv("TMPDIR");
-  std::string pattern = std::string(base && *base ? base : "/tmp") + "/heapline-lines-XXXXXX";
-  if (!mkdtemp(pattern.data()))
-    throw std::runtime_error("mkdtemp: " + std::string(strerror(errno)));
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  if (getenv("HEAPLINE_LINES_KEEP")) {
-    fprintf(stderr, "keeping %s\n", path_.c_str());
-    return;
-  }
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
 std::string Outcome::describe() const {
   return (signal ? "killed by signal " + std::to_string(signal)
                  : "exit status " + std::to_string(exit_code)) +

@@ -9,22 +9,12 @@
 #include <utility>
 #include <vector>
 
+#include "traced_process.h"
+
 namespace heapline::lines_test {
 
-// A fresh directory under $TMPDIR (or /tmp), removed on destruction unless HEAPLINE_LINES_KEEP
-// is set (then its path is printed).
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+// A fresh directory for a test's traces: the shared one of tests/support.
+using TempDir = heapline::e2e::TempDir;
 
 struct Outcome {
   int exit_code = -1;  // -1 unless the program exited
