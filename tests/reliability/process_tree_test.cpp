@@ -136,8 +136,9 @@ TEST_F(ProcessTreeTest, ReportOnTheDirectorySummarizesTheTree) {
     std::istringstream in(row);
     std::string pid, ppid;
     in >> pid >> ppid;
-    if (row != rows[0])
+    if (row != rows[0]) {
       EXPECT_NE(std::find(seen_pids.begin(), seen_pids.end(), ppid), seen_pids.end()) << row;
+    }
     seen_pids.push_back(pid);
   }
   uint64_t allocations = 0;

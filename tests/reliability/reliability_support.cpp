@@ -130,7 +130,9 @@ e2e::RunResult expect_same_behaviour(const e2e::TempDir& dir, const std::string&
   EXPECT_EQ(traced.signal, plain.signal) << traced.describe();
   EXPECT_EQ(traced.out, plain.out);
   EXPECT_EQ(heapline_lines(traced.err), std::vector<std::string>{});
-  if (stderr_too) EXPECT_EQ(traced.err, plain.err);
+  if (stderr_too) {
+    EXPECT_EQ(traced.err, plain.err);
+  }
   return traced;
 }
 
