@@ -1,5 +1,7 @@
 #include "record_writer.h"
 
+#include <unistd.h>
+
 #include "trace_file.h"
 
 namespace heapline::preload {
@@ -12,6 +14,9 @@ bool switch_chunk(ThreadState& t, uint64_t time_ns, size_t needed) {
   TraceFile& file = trace_file();
   if (needed + sizeof(format::ChunkHeader) > file.chunk_size()) return false;
   release_thread_chunk(t);
+  // The chunk is labelled with its thread: a thread whose first record is not an allocation (a
+  // module record written by its dlopen) must not label it 0.
+  if (t.tid == 0) t.tid = static_cast<uint32_t>(gettid());
   format::ChunkHeader* c = file.acquire_chunk(t.tid, time_ns, /*may_wait=*/!t.never_wait);
   if (!c) return false;
   t.chunk = c;
