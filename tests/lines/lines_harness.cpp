@@ -41,56 +41,32 @@ bool ends_with(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// The process handling is tests/support's; this adapter keeps the lines tests' own shape
+// (a command name looked up in PATH, the Outcome they check, a 90 s limit).
 Outcome run(const std::vector<std::string>& argv, const Env& env, const std::string& stdin_path) {
-  std::vector<std::string> environment;
-  for (char** e = environ; *e; ++e) {
-    const std::string_view v(*e);
-    if (v.starts_with("LD_PRELOAD=") || v.starts_with("HEAPLINE_")) continue;
-    environment.emplace_back(v);
-  }
-  for (const auto& [name, value] : env) environment.push_back(name + "=" + value);
-  std::vector<char*> envp, args;
-  for (std::string& s : environment) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_copy = argv;
-  for (std::string& s : argv_copy) args.push_back(s.data());
-  args.push_back(nullptr);
-
-  TempDir io;
-  const std::string out_path = io.file("stdout"), err_path = io.file("stderr");
-  const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    const int in = open(stdin_path.c_str(), O_RDONLY);
-    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (in < 0 || out < 0 || err < 0) _exit(126);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    setpgid(0, 0);
-    environ = envp.data();
-    execvp(args[0], args.data());
-    dprintf(2, "cannot execute %s: %s\n", args[0], strerror(errno));
-    _exit(127);
-  }
-  int status = 0;
-  const time_t start = time(nullptr);
-  for (;;) {
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (r < 0 && errno != EINTR) throw std::runtime_error("waitpid failed");
-    if (time(nullptr) - start > 90) {
-      kill(-pid, SIGKILL);
-      kill(pid, SIGKILL);
+  std::string program = argv.at(0);
+  if (program.find('/') == std::string::npos) {
+    for (const char* dirs = getenv("PATH"); dirs && *dirs;) {
+      const char* colon = strchr(dirs, ':');
+      const std::string dir(dirs, colon ? static_cast<size_t>(colon - dirs) : strlen(dirs));
+      if (access((dir + "/" + program).c_str(), X_OK) == 0) {
+        program = dir + "/" + program;
+        break;
+      }
+      dirs = colon ? colon + 1 : "";
     }
-    usleep(2000);
   }
+  e2e::RunOptions options;
+  options.env = env;
+  options.stdin_path = stdin_path;
+  options.timeout_ms = 90000;
+  const e2e::RunResult r =
+      e2e::run_untraced(program, std::vector<std::string>(argv.begin() + 1, argv.end()), options);
   Outcome o;
-  if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) o.signal = WTERMSIG(status);
-  o.out = slurp(out_path);
-  o.err = slurp(err_path);
+  o.exit_code = r.exit_code;
+  o.signal = r.timed_out ? SIGKILL : r.signal;
+  o.out = r.out;
+  o.err = r.err;
   return o;
 }
 
