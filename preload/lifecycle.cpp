@@ -135,6 +135,7 @@ __attribute__((destructor)) void heapline_finish() {
   const bool was_in_hook = t_state.in_hook;
   t_state.in_hook = true;
   drain_now(200);
+  trace_file().release_drained_chunks();
   t_state.in_hook = was_in_hook;
 }
 

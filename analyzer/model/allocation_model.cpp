@@ -66,6 +66,12 @@ void AllocationModel::on_alloc(const AllocRecord& r) {
   }
   last_alloc_address_ = r.address;
   last_alloc_pending_ = true;
+  EarlyFrees::Free early{};
+  if (early_frees_.take(r.time_ns, r.address, r.tid, &early)) {
+    // Freed by another thread in the same tick, its free merged before it (early_frees.h).
+    --summary_.unmatched_frees;
+    release(r.address, early.implicit, /*temporary=*/false);
+  }
 }
 
 void AllocationModel::on_free(const FreeRecord& r) {
@@ -74,11 +80,15 @@ void AllocationModel::on_free(const FreeRecord& r) {
   if (!implicit) ++summary_.frees;
   const bool temporary = last_alloc_pending_ && last_alloc_address_ == r.address && !implicit;
   last_alloc_pending_ = false;
-  auto it = live_.find(r.address);
-  if (it == live_.end()) {
+  if (!release(r.address, implicit, temporary)) {
     ++summary_.unmatched_frees;
-    return;
+    early_frees_.add(r.time_ns, {r.address, r.tid, implicit});
   }
+}
+
+bool AllocationModel::release(uint64_t address, bool implicit, bool temporary) {
+  auto it = live_.find(address);
+  if (it == live_.end()) return false;
   StackStats& s = stats_for(it->second.stack_id);
   capture_for_peak(s);
   s.live_bytes -= it->second.size;
@@ -90,6 +100,7 @@ void AllocationModel::on_free(const FreeRecord& r) {
   live_bytes_ -= it->second.size;
   if (!implicit) estimated_frees_ += it->second.weight;
   live_.erase(it);
+  return true;
 }
 
 void AllocationModel::on_stack(const StackRecord& r) {

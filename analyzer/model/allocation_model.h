@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "early_frees.h"
 #include "model/module_table.h"
 #include "reader/records.h"
 
@@ -108,6 +109,8 @@ class AllocationModel : public RecordVisitor {
   };
   StackStats& stats_for(uint32_t stack_id);
   void capture_for_peak(StackStats& s) const;
+  // Ends the live block at `address`; false if there is none.
+  bool release(uint64_t address, bool implicit, bool temporary);
   void see_time(uint64_t time_ns) {
     if (time_ns > summary_.duration_ns) summary_.duration_ns = time_ns;
   }
@@ -116,6 +119,7 @@ class AllocationModel : public RecordVisitor {
   ProcessFacts process_;
   ModuleTable modules_;
   std::unordered_map<uint64_t, LiveBlock> live_;
+  EarlyFrees early_frees_;
   uint64_t live_bytes_ = 0;
   uint64_t peak_epoch_ = 0;  // bumped whenever the peak rises
   std::vector<StackStats> stats_;

@@ -24,14 +24,23 @@ void LiveReplay::on_alloc(const AllocRecord& r) {
   const uint64_t size = estimated_block_bytes(r.size, sample_bytes_);
   live_.emplace(r.address, LiveBlock{size, r.stack_id});
   emit(r.time_ns, r.stack_id, static_cast<int64_t>(size));
+  // Freed by another thread in the same tick, its free merged before it (early_frees.h).
+  if (EarlyFrees::Free early{}; early_frees_.take(r.time_ns, r.address, r.tid, &early))
+    release(r.time_ns, r.address);
 }
 
 void LiveReplay::on_free(const FreeRecord& r) {
-  auto it = live_.find(r.address);
-  if (it == live_.end()) return;  // allocated before recording started
+  if (!release(r.time_ns, r.address))  // allocated before recording started, or early
+    early_frees_.add(r.time_ns, {r.address, r.tid, false});
+}
+
+bool LiveReplay::release(uint64_t time_ns, uint64_t address) {
+  auto it = live_.find(address);
+  if (it == live_.end()) return false;
   const LiveBlock block = it->second;
   live_.erase(it);
-  emit(r.time_ns, block.stack_id, -static_cast<int64_t>(block.size));
+  emit(time_ns, block.stack_id, -static_cast<int64_t>(block.size));
+  return true;
 }
 
 void LiveReplay::on_rss(const RssRecord& r) {

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "early_frees.h"
 #include "reader/records.h"
 
 namespace heapline::analysis {
@@ -46,9 +47,11 @@ class LiveReplay : public RecordVisitor {
     uint32_t stack_id;
   };
   void emit(uint64_t time_ns, uint32_t stack_id, int64_t delta);
+  bool release(uint64_t time_ns, uint64_t address);
 
   uint64_t sample_bytes_;
   std::unordered_map<uint64_t, LiveBlock> live_;
+  EarlyFrees early_frees_;
   std::vector<LiveChangeListener*> listeners_;
 };
 

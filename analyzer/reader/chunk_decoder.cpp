@@ -8,7 +8,8 @@ using format::RecordKind;
 
 ChunkDecoder::ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time,
                            uint32_t time_shift, uint32_t tid, uint64_t file_offset,
-                           bool in_frame, bool lenient, const std::string* path)
+                           bool in_frame, bool lenient, const std::string* path,
+                           format::AddressMtf* mtf)
     : cursor_{data, data + size},
       begin_(data),
       file_offset_(file_offset),
@@ -17,7 +18,19 @@ ChunkDecoder::ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time,
       path_(path),
       tid_(tid),
       ticks_(base_time),
-      time_shift_(time_shift) {}
+      time_shift_(time_shift),
+      mtf_(mtf) {}
+
+uint64_t ChunkDecoder::address(format::Cursor& c) {
+  uint64_t a = 0;
+  if (mtf_) {
+    mtf_->decode(c, a);
+    return a;
+  }
+  a = last_address_ + static_cast<uint64_t>(format::unzigzag(c.varint()));
+  if (c.ok) last_address_ = a;
+  return a;
+}
 
 void ChunkDecoder::corrupt(const char* what) const {
   const auto position = static_cast<uint64_t>(cursor_.p - begin_);
@@ -42,14 +55,12 @@ bool ChunkDecoder::advance() {
     case RecordKind::kAlloc:
       u_[0] = c.byte();                                          // api
       u_[1] = c.varint();                                        // size
-      u_[2] = last_address_ + static_cast<uint64_t>(format::unzigzag(c.varint()));  // address
+      u_[2] = address(c);
       u_[3] = c.varint();                                        // stack id
-      if (c.ok) last_address_ = u_[2];
       break;
     case RecordKind::kFree:
       u_[0] = c.byte();
-      u_[2] = last_address_ + static_cast<uint64_t>(format::unzigzag(c.varint()));
-      if (c.ok) last_address_ = u_[2];
+      u_[2] = address(c);
       break;
     case RecordKind::kStack: {
       u_[0] = c.varint();

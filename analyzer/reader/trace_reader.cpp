@@ -64,6 +64,7 @@ TraceReader::TraceReader(const std::string& path) {
         h.data_offset != h.ring_offset + static_cast<uint64_t>(h.chunk_size) * h.chunk_count)
       throw TraceError(path, offsetof(FileHeader, header_size), "inconsistent file header");
     index_frames(fd);
+    mark_stream_ends();
     index_ring(fd);
   } catch (...) {
     close(fd);
@@ -127,8 +128,10 @@ void TraceReader::index_frames(int fd) {
       if (offset < info_.file_size) info_.notes.push_back("ignored an unfinished frame at the end");
       return;
     }
+    if (f.prev_seq >= f.seq || (f.flags & ~format::kFrameMtfAddresses))
+      throw TraceError(info_.path, offset, "corrupt compressed frame header");
     sources_.push_back({f.seq, f.base_time, f.tid, offset + sizeof f, f.compressed_size,
-                        f.raw_size, true, false});
+                        f.raw_size, true, false, f.prev_seq, f.flags, false});
     ++info_.frames;
     info_.compressed_bytes += sizeof f + f.compressed_size;
     info_.raw_bytes += f.raw_size;
@@ -140,6 +143,14 @@ void TraceReader::index_frames(int fd) {
   } else if (offset < info_.file_size) {
     info_.notes.push_back("ignored an unfinished frame at the end");  // not even its header
   }
+}
+
+void TraceReader::mark_stream_ends() {
+  // A stream's decompressor (about 1 MiB) is kept only until its last frame is read.
+  std::unordered_set<uint64_t> continued;
+  for (const Source& s : sources_)
+    if (s.prev_seq) continued.insert(s.prev_seq);
+  for (Source& s : sources_) s.last_in_stream = !continued.count(s.seq);
 }
 
 void TraceReader::index_ring(int fd) {
@@ -191,6 +202,19 @@ struct OpenChunk {
   std::unique_ptr<ChunkDecoder> decoder;
   uint64_t seq;
   uint32_t tid;
+  bool ends_stream;
+};
+
+// A thread's compression stream (see FrameHeader): its frames decompress in order through one
+// zstd context, and their addresses through one move-to-front coder.
+struct Stream {
+  ZSTD_DCtx* dctx = nullptr;
+  uint64_t last_seq = 0;
+  format::AddressMtf mtf;
+  Stream() = default;
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  ~Stream() { ZSTD_freeDCtx(dctx); }
 };
 
 // Records of different chunks at the same time: frees first, so an address freed by one
@@ -222,6 +246,7 @@ void TraceReader::read(RecordVisitor& visitor) {
   // older one when both fall in the same tick, leaving X live twice.
   std::unordered_map<uint32_t, std::deque<size_t>> waiting;  // tid -> indices into sources_
   std::unordered_set<uint32_t> merging;                      // tids with a chunk in the heap
+  std::unordered_map<uint32_t, Stream> streams;              // tid -> its open stream
 
   // Returns whether the chunk has records (and is now in the heap).
   auto open_source = [&](const Source& s) -> bool {
@@ -234,15 +259,38 @@ void TraceReader::read(RecordVisitor& visitor) {
     }
     chunk->seq = s.seq;
     chunk->tid = s.tid;
+    chunk->ends_stream = false;
     const uint8_t* data = map_ + s.offset;
+    format::AddressMtf* mtf = nullptr;
     if (s.compressed) {
+      Stream& stream = streams[s.tid];
+      if (s.prev_seq == 0) {
+        if (!stream.dctx && !(stream.dctx = ZSTD_createDCtx())) throw std::bad_alloc();
+        ZSTD_DCtx_reset(stream.dctx, ZSTD_reset_session_only);
+        stream.mtf.reset();
+      } else if (!stream.dctx || stream.last_seq != s.prev_seq) {
+        throw TraceError(info_.path, s.offset - sizeof(FrameHeader),
+                         "compressed frame continues a stream whose frame " +
+                             std::to_string(s.prev_seq) + " is missing");
+      }
+      stream.last_seq = s.seq;
+      chunk->ends_stream = s.last_in_stream;
       chunk->buffer.resize(s.raw_size);
-      const size_t n = ZSTD_decompress(chunk->buffer.data(), s.raw_size, data, s.stored_size);
-      if (ZSTD_isError(n) || n != s.raw_size)
+      ZSTD_outBuffer out{chunk->buffer.data(), s.raw_size, 0};
+      ZSTD_inBuffer in{data, s.stored_size, 0};
+      size_t status = 0;
+      while (in.pos < in.size || (status != 0 && out.pos < out.size)) {
+        const size_t before_in = in.pos, before_out = out.pos;
+        status = ZSTD_decompressStream(stream.dctx, &out, &in);
+        if (ZSTD_isError(status)) break;
+        if (in.pos == before_in && out.pos == before_out) break;  // no progress: output full
+      }
+      if (ZSTD_isError(status) || in.pos != in.size || out.pos != s.raw_size)
         throw TraceError(info_.path, s.offset,
                          std::string("corrupt compressed frame: ") +
-                             (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong size"));
+                             (ZSTD_isError(status) ? ZSTD_getErrorName(status) : "wrong size"));
       data = chunk->buffer.data();
+      if (s.flags & format::kFrameMtfAddresses) mtf = &stream.mtf;
       // Done with the compressed bytes: drop their pages from this process (they stay in the
       // page cache), so that reading a trace of any length keeps about a chunk per thread
       // resident, not the whole file (100M events: peak RSS 486 MiB before, see
@@ -251,12 +299,13 @@ void TraceReader::read(RecordVisitor& visitor) {
     }
     chunk->decoder = std::make_unique<ChunkDecoder>(data, s.raw_size, s.base_time, info_.header.time_shift, s.tid,
                                                     s.compressed ? s.offset - sizeof(FrameHeader) : s.offset,
-                                                    s.compressed, s.lenient, &info_.path);
+                                                    s.compressed, s.lenient, &info_.path, mtf);
     if (chunk->decoder->advance()) {
       heap.push(chunk.get());
       storage.push_back(std::move(chunk));
       return true;
     }
+    if (chunk->ends_stream) streams.erase(s.tid);
     free_list.push_back(std::move(chunk));
     return false;
   };
@@ -296,6 +345,7 @@ void TraceReader::read(RecordVisitor& visitor) {
       const uint32_t tid = top->tid;
       auto it = std::find_if(storage.begin(), storage.end(),
                              [&](const auto& p) { return p.get() == top; });
+      if (top->ends_stream) streams.erase(tid);
       free_list.push_back(std::move(*it));
       storage.erase(it);
       continue_thread(tid);

@@ -50,8 +50,12 @@ class TraceReader {
     uint32_t raw_size;
     bool compressed;
     bool lenient;
+    uint64_t prev_seq = 0;          // frames: the frame of the same stream before this one
+    uint32_t flags = 0;             // frames: FrameHeader::flags
+    bool last_in_stream = false;    // frames: no later frame continues this one's stream
   };
   void index_frames(int fd);
+  void mark_stream_ends();
   void index_ring(int fd);  // fd: the trace, for reading headers without touching the mapping
   // Drops the mapped pages of [begin, end) from this process (they stay in the page cache).
   void release_pages(uint64_t begin, uint64_t end) const;

@@ -4,9 +4,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -19,6 +17,7 @@
 #include "../recorder.h"
 #include "../thread_state.h"
 #include "file_guard.h"
+#include "frame_encoder.h"
 #include "record_writer.h"
 #include "trace_file.h"
 
@@ -28,34 +27,21 @@ namespace {
 using format::put_varint;
 
 struct DrainContext {
-  int zstd_level;
   uint32_t rss_interval_ms;
-  ZSTD_CCtx* cctx;
-  uint8_t* out;  // FrameHeader + compressed bytes
-  size_t out_capacity;
+  FrameEncoder encoder;
 };
 
-DrainContext g_ctx;
+// constinit: the recorder may start (and fill this) before the library's constructors run.
+constinit DrainContext g_ctx{};
 // Futex word: after each pass, the value of seal_events() the pass started from. A waiter that
 // bumped seal_events() to V is served once this reaches V.
 std::atomic<uint32_t> g_pass_done{0};
 
 
 bool compress_chunk(const format::ChunkHeader& chunk, const uint8_t* data) {
-  const uint32_t raw = chunk.used.load(std::memory_order_acquire);
-  auto* header = reinterpret_cast<format::FrameHeader*>(g_ctx.out);
-  const size_t n = ZSTD_compress2(g_ctx.cctx, g_ctx.out + sizeof *header,
-                                  g_ctx.out_capacity - sizeof *header, data, raw);
-  if (ZSTD_isError(n)) return false;
-  *header = {};
-  header->magic = format::kFrameMagic;
-  header->tid = chunk.tid;
-  header->seq = chunk.seq;
-  header->base_time = chunk.base_time;
-  header->raw_size = raw;
-  header->compressed_size = static_cast<uint32_t>(n);
-  header->header_checksum = format::frame_header_checksum(*header);
-  return trace_file().append_frame(g_ctx.out, sizeof *header + n);
+  size_t size = 0;
+  const uint8_t* frame = g_ctx.encoder.encode(chunk, data, &size);
+  return frame && trace_file().append_frame(frame, size);
 }
 
 void record_rss(uint64_t time_ns) {
@@ -158,17 +144,8 @@ void* drain_main(void*) {
 }  // namespace
 
 bool start_drain_thread(const Options& options) {
-  g_ctx.zstd_level = options.zstd_level;
   g_ctx.rss_interval_ms = options.rss_interval_ms;
-  g_ctx.cctx = ZSTD_createCCtx();
-  if (!g_ctx.cctx) return false;
-  ZSTD_CCtx_setParameter(g_ctx.cctx, ZSTD_c_compressionLevel, g_ctx.zstd_level);
-  ZSTD_CCtx_setParameter(g_ctx.cctx, ZSTD_c_checksumFlag, 1);
-  g_ctx.out_capacity = sizeof(format::FrameHeader) + ZSTD_compressBound(options.chunk_size);
-  void* out = mmap(nullptr, g_ctx.out_capacity, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (out == MAP_FAILED) return false;
-  g_ctx.out = static_cast<uint8_t*>(out);
+  if (!g_ctx.encoder.start(options.zstd_level, options.chunk_size)) return false;
 
   sigset_t all, old;
   sigfillset(&all);

@@ -220,6 +220,25 @@ ChunkHeader* TraceFile::acquire_chunk(uint32_t tid, uint64_t base_time, bool may
   return nullptr;
 }
 
+void TraceFile::release_drained_chunks() {
+  if (!header_ || given_up()) return;
+  for (uint32_t i = 0; i < chunk_count_; ++i) {
+    if (backed_[i].load(std::memory_order_acquire) != 1) continue;
+    ChunkHeader* c = chunk_at(i);
+    // Claimed like a producer would, so no thread takes it while its blocks go.
+    uint32_t expected = static_cast<uint32_t>(ChunkState::kFree);
+    if (!c->state.compare_exchange_strong(expected, static_cast<uint32_t>(ChunkState::kOwned),
+                                          std::memory_order_acq_rel))
+      continue;
+    const off_t offset = static_cast<off_t>(format::kFileHeaderSize) +
+                         static_cast<off_t>(i) * chunk_size_;
+    // The hole reads as zeros: no magic, a chunk never used. Reused later, it is backed again.
+    if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, chunk_size_) == 0)
+      backed_[i].store(0, std::memory_order_release);
+    c->state.store(static_cast<uint32_t>(ChunkState::kFree), std::memory_order_release);
+  }
+}
+
 void TraceFile::seal_chunk(ChunkHeader* chunk) {
   chunk->state.store(static_cast<uint32_t>(ChunkState::kSealed), std::memory_order_release);
   seal_events_.fetch_add(1, std::memory_order_release);

@@ -42,6 +42,9 @@ class TraceFile {
   // it. Returns the number drained, or -1 if appending failed (the file is then unusable).
   template <typename Fn>
   int drain_sealed(Fn&& compress_and_append);
+  // Gives the disk blocks of drained chunks back (at exit, after the last drain pass): a trace
+  // on disk is then its frames plus the chunks still in use, not every chunk ever used.
+  void release_drained_chunks();
   // Appends bytes at the end of the compressed region and publishes the new end in the header.
   bool append_frame(const void* data, size_t size);
   // Futex word bumped on every seal; the drain thread sleeps on it.

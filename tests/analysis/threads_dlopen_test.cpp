@@ -55,6 +55,25 @@ TEST(Threads, FourThreadsExactPerLineFigures) {
   EXPECT_EQ(r.summary.peak_bytes, empty.report.summary.peak_bytes + 4u * 250 * 32 + dtv.bytes);
 }
 
+// Blocks allocated by one thread and freed by another within the same tick: the reader merges
+// the free first (it cannot order them by time), and the model must still match the two.
+TEST(Threads, BlocksFreedByAnotherThreadInTheSameTickAreNotLeaks) {
+  Traced run;
+  trace_program(run, {ANALYSIS_HANDOFF});
+  ASSERT_TRUE(run.outcome.exited(0)) << run.outcome.describe();
+  const Report& r = run.report;
+  SCOPED_TRACE(describe(r));
+  const char* source = "analysis_handoff.c";
+  const LineFigures handoff = line_at(r, source, marker_line(source, "@handoff_alloc"));
+  EXPECT_EQ(handoff.allocations, 200000u);
+  EXPECT_EQ(handoff.bytes_allocated, 200000u * 64);
+  EXPECT_EQ(handoff.leaked_blocks, 0u);
+  EXPECT_EQ(handoff.leaked_bytes, 0u);
+  EXPECT_LE(handoff.peak_bytes, 66u * 64) << "at most the ring's 64 blocks (and two in flight) live";
+  EXPECT_EQ(r.summary.unmatched_frees, 0u);
+  EXPECT_EQ(r.summary.lost_allocations, 0u);
+}
+
 TEST(Dlopen, LeaksOfUnloadedLibrariesAreTheirOwnLines) {
   Traced run;
   trace_program(run, {ANALYSIS_DLOPEN, ANALYSIS_PLUGIN_A, ANALYSIS_PLUGIN_B});

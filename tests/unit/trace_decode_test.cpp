@@ -41,6 +41,12 @@ struct Records {
     return *this;
   }
   Records& zz(int64_t value) { return v(format::zigzag(value)); }
+  // An address as a frame with kFrameMtfAddresses codes it, through the stream's coder.
+  Records& mtf(format::AddressMtf& coder, uint64_t address) {
+    uint8_t buf[2 * format::kMaxVarintSize];
+    bytes.insert(bytes.end(), buf, coder.encode(buf, address));
+    return *this;
+  }
   Records& u8(uint8_t value) {
     bytes.push_back(value);
     return *this;
@@ -116,6 +122,36 @@ class TraceBuilder {
     return offset;
   }
 
+  // Appends the next frame of thread `tid`'s compression stream (a flush of one zstd frame,
+  // addresses move-to-front coded), as the drain writes them; `records` take addresses through
+  // `mtf_address()`. Returns the offset of its FrameHeader.
+  uint64_t stream_frame(uint64_t seq, uint64_t prev_seq, uint32_t tid, uint64_t base_time,
+                        const Records& records) {
+    if (!stream_) stream_ = ZSTD_createCCtx();
+    if (prev_seq == 0) ZSTD_CCtx_reset(stream_, ZSTD_reset_session_only);
+    std::vector<uint8_t> compressed(ZSTD_compressBound(records.bytes.size()) + 64);
+    ZSTD_outBuffer out{compressed.data(), compressed.size(), 0};
+    ZSTD_inBuffer in{records.bytes.data(), records.bytes.size(), 0};
+    while (ZSTD_compressStream2(stream_, &out, &in, ZSTD_e_flush) != 0) {
+    }
+    FrameHeader f{};
+    f.magic = format::kFrameMagic;
+    f.tid = tid;
+    f.seq = seq;
+    f.base_time = base_time;
+    f.raw_size = static_cast<uint32_t>(records.bytes.size());
+    f.compressed_size = static_cast<uint32_t>(out.pos);
+    f.prev_seq = prev_seq;
+    f.flags = format::kFrameMtfAddresses;
+    f.header_checksum = format::frame_header_checksum(f);
+    const uint64_t offset = bytes_.size();
+    bytes_.append(reinterpret_cast<const char*>(&f), sizeof f);
+    bytes_.append(reinterpret_cast<const char*>(compressed.data()), out.pos);
+    put<uint64_t>(offsetof(FileHeader, data_end), bytes_.size());
+    return offset;
+  }
+  ~TraceBuilder() { ZSTD_freeCCtx(stream_); }
+
   template <typename T>
   void put(uint64_t offset, T value) {
     std::memcpy(bytes_.data() + offset, &value, sizeof value);
@@ -124,6 +160,7 @@ class TraceBuilder {
 
  private:
   std::string bytes_;
+  ZSTD_CCtx* stream_ = nullptr;
 };
 
 // Every callback as one line of text, so a whole replay compares with one EXPECT.
@@ -268,6 +305,41 @@ TEST(TraceDecode, EveryRecordKindFromAFrame) {
   EXPECT_EQ(r.log, kEveryKindLog);
   EXPECT_EQ(r.info.frames, 1u);
   EXPECT_EQ(r.info.ring_chunks, 0u);
+}
+
+// Two threads' streams, each over two frames: the second frame of a stream decompresses only
+// with the first one's zstd window, and its address codes refer to addresses of the first.
+TEST(TraceDecode, FramesOfAStreamDecodeInOrderThroughOneCoder) {
+  TraceBuilder t;
+  format::AddressMtf coder;
+  Records a1, a2;
+  a1.kind(RecordKind::kAlloc, 0).u8(0).v(64).mtf(coder, 0x5000).v(1);
+  a1.kind(RecordKind::kAlloc, 1).u8(0).v(32).mtf(coder, 0x6000).v(1);
+  a2.kind(RecordKind::kFree, 5).u8(11).mtf(coder, 0x5000);  // "position 1" of the first frame's list
+  a2.kind(RecordKind::kFree, 0).u8(11).mtf(coder, 0x6000);
+  t.stream_frame(1, 0, 7, 10, a1);
+  t.stream_frame(3, 1, 7, 20, a2);
+  const Replay r = replay(t.bytes());
+  const std::vector<std::string> expect = {
+      at(10) + "alloc tid=7 api=malloc size=64 addr=5000 stack=1",
+      at(11) + "alloc tid=7 api=malloc size=32 addr=6000 stack=1",
+      at(25) + "free tid=7 api=free addr=5000",
+      at(25) + "free tid=7 api=free addr=6000",
+  };
+  EXPECT_EQ(r.log, expect);
+  EXPECT_EQ(r.info.frames, 2u);
+}
+
+TEST(TraceDecode, AFrameWhoseStreamPredecessorIsMissingIsAnError) {
+  TraceBuilder t;
+  format::AddressMtf coder;
+  Records a;
+  a.kind(RecordKind::kAlloc, 0).u8(0).v(64).mtf(coder, 0x5000).v(1);
+  const uint64_t at_frame = t.stream_frame(5, 4, 7, 10, a);  // continues frame 4: not in the file
+  const TraceError e = expect_error(t.bytes());
+  EXPECT_NE(std::string(e.what()).find("continues a stream whose frame 4 is missing"),
+            std::string::npos) << e.what();
+  EXPECT_EQ(e.offset(), at_frame);
 }
 
 TEST(TraceDecode, TimeShiftZeroMeansNanoseconds) {

@@ -44,8 +44,10 @@ static_assert(offsetof(FrameHeader, seq) == 8);
 static_assert(offsetof(FrameHeader, base_time) == 16);
 static_assert(offsetof(FrameHeader, raw_size) == 24);
 static_assert(offsetof(FrameHeader, compressed_size) == 28);
-static_assert(offsetof(FrameHeader, header_checksum) == 32);
-static_assert(offsetof(FrameHeader, reserved) == 36);
+static_assert(offsetof(FrameHeader, prev_seq) == 32);
+static_assert(offsetof(FrameHeader, flags) == 40);
+static_assert(offsetof(FrameHeader, header_checksum) == 44);
+static_assert(sizeof(FrameHeader) == 48);
 
 std::vector<uint8_t> encode(uint64_t v) {
   std::vector<uint8_t> out(kMaxVarintSize + 1, 0xEE);
@@ -238,6 +240,8 @@ FrameHeader sample_frame_header() {
   h.base_time = 123456789;
   h.raw_size = 4000;
   h.compressed_size = 812;
+  h.prev_seq = 16;
+  h.flags = kFrameMtfAddresses;
   h.header_checksum = frame_header_checksum(h);
   return h;
 }
@@ -254,12 +258,117 @@ TEST(FrameHeaderChecksum, DetectsEveryFlippedByteItCovers) {
   }
 }
 
-TEST(FrameHeaderChecksum, IgnoresTheChecksumAndReservedFields) {
+TEST(FrameHeaderChecksum, IgnoresItself) {
   FrameHeader h = sample_frame_header();
   const uint32_t sum = h.header_checksum;
-  h.reserved = 0xdeadbeef;
   h.header_checksum = 0;
   EXPECT_EQ(frame_header_checksum(h), sum);
+}
+
+// --- AddressMtf: the drain's coder and the reader's decoder must agree on every sequence ---
+
+std::vector<uint64_t> round_trip(const std::vector<uint64_t>& addresses, std::vector<uint8_t>* bytes) {
+  AddressMtf writer, reader;
+  bytes->assign(addresses.size() * (kMaxVarintSize + 1), 0);
+  uint8_t* q = bytes->data();
+  for (uint64_t a : addresses) q = writer.encode(q, a);
+  bytes->resize(static_cast<size_t>(q - bytes->data()));
+  Cursor c = cursor_over(*bytes);
+  std::vector<uint64_t> decoded;
+  uint64_t a = 0;
+  while (c.remaining() && reader.decode(c, a)) decoded.push_back(a);
+  EXPECT_TRUE(c.ok);
+  return decoded;
+}
+
+TEST(AddressMtf, RecentAddressesBecomeTheirPositionAndNewOnesADelta) {
+  std::vector<uint8_t> bytes;
+  const std::vector<uint64_t> in = {0x1000, 0x2000, 0x1000, 0x1000, 0x3000, 0x2000};
+  EXPECT_EQ(round_trip(in, &bytes), in);
+  // 0x1000 new (0, zz 0x1000), 0x2000 new (0, zz 0x1000), 0x1000 at 1, then at 0, 0x3000 new
+  // (0, zz 0x1000 against 0x2000), 0x2000 at 2 (0x3000, 0x1000 in front of it).
+  const std::vector<uint8_t> expect = {0, 0x80, 0x40, 0, 0x80, 0x40, 2, 1, 0, 0x80, 0x40, 3};
+  EXPECT_EQ(bytes, expect);
+}
+
+TEST(AddressMtf, AnAddressPushedPastTheDepthIsNewAgain) {
+  std::vector<uint64_t> in;
+  for (uint64_t i = 0; i <= AddressMtf::kDepth; ++i) in.push_back(0x10000 + 16 * i);
+  in.push_back(0x10000);           // 64 newer ones since: dropped from the list
+  in.push_back(0x10000 + 16 * 2);  // the oldest still listed: last position
+  std::vector<uint8_t> bytes;
+  EXPECT_EQ(round_trip(in, &bytes), in);
+  Cursor c = cursor_over(bytes);
+  AddressMtf reader;
+  uint64_t a = 0;
+  for (size_t i = 0; i < in.size() - 2; ++i) reader.decode(c, a);
+  EXPECT_EQ(c.byte(), 0) << "an address pushed out must be coded as new";
+  c.varint();
+  EXPECT_EQ(c.varint(), AddressMtf::kDepth) << "the oldest listed address is at the last position";
+}
+
+TEST(AddressMtf, RandomSequencesRoundTrip) {
+  uint64_t state = 12345;
+  std::vector<uint64_t> in;
+  for (int i = 0; i < 20000; ++i) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    in.push_back(0x7f0000000000ull + ((state >> 33) % 200) * 32);  // 200 addresses: hits and misses
+  }
+  std::vector<uint8_t> bytes;
+  EXPECT_EQ(round_trip(in, &bytes), in);
+}
+
+TEST(AddressMtf, ACodeBeyondTheListIsAnError) {
+  AddressMtf reader;
+  const std::vector<uint8_t> bytes = {0, 2, 2};  // one address known, then "position 1"
+  Cursor c = cursor_over(bytes);
+  uint64_t a = 0;
+  EXPECT_TRUE(reader.decode(c, a));
+  EXPECT_FALSE(reader.decode(c, a));
+  EXPECT_FALSE(c.ok);
+}
+
+TEST(SkipRecordFields, StepsOverEachKindExactly) {
+  // One record of each kind as the recorder writes it, then a sentinel byte.
+  std::vector<uint8_t> b;
+  auto v = [&b](uint64_t x) {
+    uint8_t tmp[kMaxVarintSize];
+    b.insert(b.end(), tmp, put_varint(tmp, x));
+  };
+  auto str = [&](std::string_view s) {
+    v(s.size());
+    b.insert(b.end(), s.begin(), s.end());
+  };
+  struct Case {
+    RecordKind kind;
+    size_t begin, end;
+  };
+  std::vector<Case> cases;
+  auto start = [&](RecordKind k) { cases.push_back({k, b.size(), 0}); };
+  auto done = [&] { cases.back().end = b.size(); };
+  start(RecordKind::kAlloc); b.push_back(0); v(300); v(zigzag(-64)); v(7); done();
+  start(RecordKind::kFree); b.push_back(11); v(zigzag(64)); done();
+  start(RecordKind::kStack); v(9); v(3); v(0x401000); v(zigzag(-5)); v(zigzag(900)); done();
+  start(RecordKind::kModuleLoad); v(2); v(0x7f00); str("/lib/libc.so.6"); str("\x01\x02"); v(2);
+  v(0); v(4096); v(5); v(8192); v(100); v(4); done();
+  start(RecordKind::kModuleUnload); v(2); done();
+  start(RecordKind::kProcess); v(100); v(1); str("/bin/true"); v(2); str("true"); str("--x"); done();
+  start(RecordKind::kThreadName); v(101); str("worker"); done();
+  start(RecordKind::kRss); v(1 << 20); done();
+  start(RecordKind::kExit); b.push_back(1); v(zigzag(3)); done();
+  start(RecordKind::kExec); str("/bin/sh"); done();
+  start(RecordKind::kFork); v(4242); done();
+  start(RecordKind::kLost); v(1); v(2); done();
+  b.push_back(0xAB);
+  for (const Case& k : cases) {
+    Cursor c{b.data() + k.begin, b.data() + b.size()};
+    skip_record_fields(c, k.kind);
+    ASSERT_TRUE(c.ok) << static_cast<int>(k.kind);
+    EXPECT_EQ(static_cast<size_t>(c.p - b.data()), k.end) << static_cast<int>(k.kind);
+  }
+  Cursor bad{b.data(), b.data() + b.size()};
+  skip_record_fields(bad, static_cast<RecordKind>(0));
+  EXPECT_FALSE(bad.ok);
 }
 
 TEST(FileHeader, MagicCheck) {
