@@ -19,6 +19,7 @@ packages=(
   heaptrack            # the oracle of the differential tests and the benchmarks
   librsvg2-bin         # tests render `heapline plot`'s SVG to PNG (rsvg-convert)
   jq bc                # bench/analysis_speed.sh
+  clang-14 libclang-rt-14-dev # tests/fuzz: libFuzzer and the sanitizers for the reader fuzzer
 )
 
 missing=()

@@ -1,114 +1,32 @@
 #include "analysis_harness.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
-#include <sstream>
-#include <stdexcept>
 
 #include <gtest/gtest.h>
 
 #include "reader/trace_error.h"
 
-extern char** environ;
-
 namespace heapline::analysis_test {
 namespace fs = std::filesystem;
 
-std::string Outcome::describe() const {
-  std::string s = signal ? "killed by signal " + std::to_string(signal)
-                         : "exit status " + std::to_string(exit_code);
-  return s + "; stderr: " + err.substr(0, 2000);
-}
-
-namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
-
-Outcome run_program(const std::vector<std::string>& argv, const Env& env, const std::string& dir,
-                    const RunSpec& spec) {
-  std::vector<std::string> environment;
-  for (char** e = environ; spec.inherit_env && *e; ++e) {
-    const std::string_view v(*e);
-    if (v.starts_with("LD_PRELOAD=") || v.starts_with("HEAPLINE_")) continue;
-    bool overridden = false;
-    for (const auto& [name, value] : env) overridden |= v.starts_with(name + "=");
-    if (!overridden) environment.emplace_back(v);
-  }
-  for (const auto& [name, value] : env) environment.push_back(name + "=" + value);
-  std::vector<char*> envp, args;
-  for (std::string& s : environment) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_copy = argv;
-  for (std::string& s : argv_copy) args.push_back(s.data());
-  args.push_back(nullptr);
-
-  const std::string out_path = dir + "/.stdout", err_path = dir + "/.stderr";
-  const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    const int in = open(spec.stdin_path.c_str(), O_RDONLY);
-    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (in < 0 || out < 0 || err < 0) _exit(126);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    setpgid(0, 0);
-    execve(args[0], args.data(), envp.data());
-    dprintf(2, "cannot execute %s: %s\n", args[0], strerror(errno));
-    _exit(127);
-  }
-  int status = 0;
-  timespec start{};
-  clock_gettime(CLOCK_MONOTONIC, &start);
-  for (;;) {
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (r < 0 && errno != EINTR) throw std::runtime_error("waitpid failed");
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (now.tv_sec - start.tv_sec > spec.timeout_s) {
-      kill(-pid, SIGKILL);
-      kill(pid, SIGKILL);
-    }
-    usleep(2000);
-  }
-  Outcome o;
-  if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) o.signal = WTERMSIG(status);
-  o.out = slurp(out_path);
-  o.err = slurp(err_path);
-  unlink(out_path.c_str());
-  unlink(err_path.c_str());
-  return o;
+Outcome run_program(const std::vector<std::string>& argv, const Env& env, const RunSpec& spec) {
+  e2e::RunOptions options;
+  options.env = env;
+  options.inherit_env = spec.inherit_env;
+  options.stdin_path = spec.stdin_path;
+  options.timeout_ms = spec.timeout_s * 1000;
+  return e2e::run_untraced(argv.at(0), {argv.begin() + 1, argv.end()}, options);
 }
 
 void trace_program(Traced& run, const std::vector<std::string>& argv, const Env& env) {
-  Env full = {{"LD_PRELOAD", HEAPLINE_PRELOAD_LIB},
-              {"HEAPLINE_OUTPUT", run.dir.file("t.%p.trace")}};
-  full.insert(full.end(), env.begin(), env.end());
-  run.outcome = run_program(argv, full, run.dir.path());
-  const std::vector<std::string> traces = run.dir.traces();
+  e2e::RunOptions options;
+  options.env = env;
+  run.outcome = e2e::run_traced(run.dir, argv.at(0), {argv.begin() + 1, argv.end()}, options);
+  const std::vector<std::string>& traces = run.outcome.traces;
   ASSERT_EQ(traces.size(), 1u) << argv[0] << ": " << run.outcome.describe();
   run.trace = traces[0];
   try {
@@ -118,14 +36,13 @@ void trace_program(Traced& run, const std::vector<std::string>& argv, const Env&
   }
 }
 
-const char* preload_library() { return HEAPLINE_PRELOAD_LIB; }
+const char* preload_library() { return e2e::preload_library().c_str(); }
 const char* heapline_cli() { return HEAPLINE_CLI; }
 
 Outcome run_cli(const std::vector<std::string>& args) {
-  ScratchDir dir;
   std::vector<std::string> argv = {HEAPLINE_CLI};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run_program(argv, {}, dir.path());
+  return run_program(argv, {});
 }
 
 uint32_t marker_line(const std::string& source, const std::string& marker) {

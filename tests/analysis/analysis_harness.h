@@ -8,8 +8,6 @@
 //             6400u);
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -27,15 +25,10 @@ using analysis::Report;
 // A fresh directory for a test's traces: the shared one of tests/support.
 using ScratchDir = heapline::e2e::TempDir;
 
-using Env = std::vector<std::pair<std::string, std::string>>;
+using Env = heapline::e2e::EnvVars;
 
-struct Outcome {
-  int exit_code = -1;  // exit status if it exited
-  int signal = 0;      // terminating signal if killed
-  std::string out, err;
-  bool exited(int code) const { return signal == 0 && exit_code == code; }
-  std::string describe() const;
-};
+// How a program ended and what it printed: tests/support's RunResult.
+using Outcome = heapline::e2e::RunResult;
 
 struct RunSpec {
   // true: this test's environment minus LD_PRELOAD and HEAPLINE_*, plus `env`; false: `env` only.
@@ -44,13 +37,14 @@ struct RunSpec {
   int timeout_s = 60;
 };
 
-// Runs argv[0] (a path, not searched in PATH) with argv and the environment `spec` says; stdout
-// and stderr captured (through files in `dir`); killed with its process group at the timeout.
-Outcome run_program(const std::vector<std::string>& argv, const Env& env, const std::string& dir,
+// Runs argv[0] (a path, not searched in PATH) with argv and the environment `spec` says, through
+// tests/support's runner: stdout and stderr captured, killed with its process group at the
+// timeout.
+Outcome run_program(const std::vector<std::string>& argv, const Env& env,
                     const RunSpec& spec = {});
 
-// A program run under the recorder (LD_PRELOAD, HEAPLINE_OUTPUT=<dir>/t.%p.trace) and the
-// report of its one trace.
+// A program run under the recorder (tests/support's run_traced: LD_PRELOAD,
+// HEAPLINE_OUTPUT=<dir>/t.%p.trace) and the report of its one trace.
 struct Traced {
   ScratchDir dir;
   Outcome outcome;

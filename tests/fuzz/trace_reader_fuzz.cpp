@@ -1,7 +1,8 @@
 // libFuzzer target for the trace reader: any byte string, read as a trace, must either replay
-// or raise TraceError. Anything else (a crash, a sanitizer report, another exception, a hang)
-// is a reader bug. The same entry point runs in trace_reader_fuzz_replay, which every build
-// runs over tests/fuzz/corpus/ as a ctest.
+// or raise TraceError at an offset inside the input. Anything else (a crash, a sanitizer report,
+// another exception, a hang, memory out of proportion to the input) is a reader bug.
+// The same entry point runs in trace_reader_fuzz_replay, which every build runs over
+// tests/fuzz/corpus/ as a ctest.
 //
 // TraceReader opens files by path, so the input goes to a memfd reopened via /proc/self/fd.
 #include <sys/mman.h>
@@ -9,6 +10,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "reader/trace_error.h"
@@ -66,8 +69,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     TouchingVisitor visitor;
     reader.read(visitor);
     (void)reader.info();
-  } catch (const TraceError&) {
-    // The one expected failure.
+  } catch (const TraceError& e) {
+    // The one expected failure. It must point into the file: the user is told to look there.
+    if (e.offset() > size) {
+      std::fprintf(stderr, "TraceError offset %llu beyond the %zu-byte input: %s\n",
+                   static_cast<unsigned long long>(e.offset()), size, e.what());
+      std::abort();
+    }
   }
   return 0;
 }

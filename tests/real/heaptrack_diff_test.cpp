@@ -118,7 +118,7 @@ class HeaptrackDiff : public ::testing::Test {
     auto git = [&](std::vector<std::string> args) {
       args.insert(args.begin(), {"/usr/bin/git", "-C", repo, "-c", "user.name=heapline",
                                  "-c", "user.email=heapline@example.invalid"});
-      const Outcome o = run_program(args, {}, inputs_->path());
+      const Outcome o = run_program(args, {});
       ASSERT_TRUE(o.exited(0)) << o.describe();
     };
     git({"init", "-q"});
@@ -162,7 +162,7 @@ void HeaptrackDiff::compare(const Case& c) {
   hl_argv.insert(hl_argv.end(), c.argv.begin(), c.argv.end());
   Env hl_env = base;
   hl_env.push_back({"PWD", cwd});
-  const Outcome hl = run_program(hl_argv, hl_env, dir.path(), spec);
+  const Outcome hl = run_program(hl_argv, hl_env, spec);
   ASSERT_TRUE(hl.exited(0)) << hl.describe();
   const std::vector<std::string> traces = dir.traces();
   ASSERT_EQ(traces.size(), 1u) << hl.err;
@@ -177,11 +177,11 @@ void HeaptrackDiff::compare(const Case& c) {
   ht_env.push_back({"HEAPLINE_MANIFEST", "/tmp/heapline-run-XXXXXX"});  // as mkstemp makes it
   std::vector<std::string> ht_argv = {kHeaptrack, "-o", dir.file("ht")};
   ht_argv.insert(ht_argv.end(), c.argv.begin(), c.argv.end());
-  const Outcome ht = run_program(ht_argv, ht_env, dir.path(), spec);
+  const Outcome ht = run_program(ht_argv, ht_env, spec);
   ASSERT_TRUE(ht.exited(0)) << ht.describe() << ht.out;
   const Outcome printed = run_program(
       {kHeaptrackPrint, "--disable-builtin-suppressions", "-f", dir.file("ht.zst")}, base,
-      dir.path(), spec);
+      spec);
   ASSERT_TRUE(printed.exited(0)) << printed.describe();
   const HeaptrackFigures h = parse_heaptrack_print(printed.out);
   ASSERT_GT(h.allocations, 0u) << printed.out;

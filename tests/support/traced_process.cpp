@@ -33,11 +33,12 @@ int64_t now_ms() {
   throw std::runtime_error(what + ": " + strerror(errno));
 }
 
-// The child's environment: ours without anything that would change what is being tested.
+// The child's environment: ours (when inherited) without anything that would change what is
+// being tested.
 std::vector<std::string> child_environment(const std::string& preload, const std::string& output,
-                                           const EnvVars& extra) {
+                                           const EnvVars& extra, bool inherit) {
   std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
+  for (char** e = environ; inherit && *e; ++e) {
     const std::string_view v(*e);
     if (v.starts_with("LD_PRELOAD=") || v.starts_with("HEAPLINE_")) continue;
     bool overridden = false;
@@ -113,7 +114,7 @@ RunningProgram::RunningProgram(const std::string& program, const std::vector<std
                                const RunOptions& options) {
   std::vector<std::string> argv_strings{program};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<std::string> env_strings = child_environment(preload, output, options.env);
+  std::vector<std::string> env_strings = child_environment(preload, output, options.env, options.inherit_env);
   // Everything the child needs is prepared before fork: it only calls async-signal-safe functions.
   std::vector<char*> argv = c_strings(argv_strings);
   std::vector<char*> envp = c_strings(env_strings);

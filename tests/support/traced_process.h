@@ -44,6 +44,10 @@ struct RunOptions {
   // Extra environment variables (they win over everything else). The test's own LD_PRELOAD and
   // HEAPLINE_* variables are never passed on.
   EnvVars env;
+  // false: the program gets `env` alone, in that order (plus LD_PRELOAD and HEAPLINE_OUTPUT on a
+  // traced run), nothing of the test's environment: for runs whose allocations must not depend
+  // on who runs the suite (a program that copies its environment allocates per variable).
+  bool inherit_env = true;
   // HEAPLINE_OUTPUT for traced runs; empty means "<dir>/t.%p.trace".
   std::string output;
   std::string stdin_path = "/dev/null";
