@@ -67,7 +67,7 @@ void record_alloc(const void* p, size_t size, format::AllocApi api) {
   register_thread(t);
   uint64_t frames[format::kMaxStackDepth];
   uint64_t hash;
-  const size_t depth = capture_stack(frames, g_max_depth, &hash);
+  const size_t depth = capture_stack(here(), frames, g_max_depth, &hash);
   const StackInterner::Result stack = stack_interner().intern(hash);
   const uint64_t now = trace_clock();
   if (stack.is_new) {

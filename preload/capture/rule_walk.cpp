@@ -85,15 +85,10 @@ void remember(ThreadStackCache& c, int joined, int n, const uint64_t* hashes, ui
 }
 
 template <bool kUseCache>
-__attribute__((always_inline)) inline int walk(void** out, uint64_t* hashes, int max) {
-  uintptr_t pc, sp, rbp;
-  // The registers at one point of the calling function, whose own rule (looked up at exactly
-  // that pc) steps to its caller. rbp is read first: the compiler may give an output rbp itself.
-  asm volatile(
-      "movq %%rbp, %2\n\t"
-      "leaq 0(%%rip), %0\n\t"
-      "movq %%rsp, %1"
-      : "=&r"(pc), "=&r"(sp), "=&r"(rbp));
+__attribute__((always_inline)) inline int walk(const WalkStart& start, void** out, uint64_t* hashes,
+                                              int max) {
+  // The first frame's rule is looked up at exactly its pc (not a return address).
+  uintptr_t pc = start.pc, sp = start.sp, rbp = start.rbp;
   ThreadStackCache* cache = nullptr;
   if (kUseCache) {
     cache = thread_cache();
@@ -201,12 +196,12 @@ __attribute__((always_inline)) inline int walk(void** out, uint64_t* hashes, int
 
 }  // namespace
 
-int walk_with_unwind_rules(void** out, uint64_t* hashes, int max) {
-  return walk<true>(out, hashes, max);
+int walk_with_unwind_rules(const WalkStart& start, void** out, uint64_t* hashes, int max) {
+  return walk<true>(start, out, hashes, max);
 }
 
-int walk_with_unwind_rules_uncached(void** out, uint64_t* hashes, int max) {
-  return walk<false>(out, hashes, max);
+int walk_with_unwind_rules_uncached(const WalkStart& start, void** out, uint64_t* hashes, int max) {
+  return walk<false>(start, out, hashes, max);
 }
 
 uint64_t thread_stack_cache_joins() { return t_joins; }

@@ -19,12 +19,29 @@
 
 namespace heapline::preload {
 
-// Walks the stack from this function's own frame: raw pcs, innermost first, and for each frame
-// i the hash (stack_hash.h) of frames [i, n). Returns n, or -1 if some frame needs libunwind.
-int walk_with_unwind_rules(void** out, uint64_t* hashes, int max);
+// Where a walk starts: the registers at one point of a function whose frame is live during the
+// walk (its caller's, when here() is inlined into it).
+struct WalkStart {
+  uintptr_t pc, sp, rbp;
+};
+__attribute__((always_inline)) inline WalkStart here() {
+  WalkStart at;
+  // rbp is read first: the compiler may give an output rbp itself.
+  asm volatile(
+      "movq %%rbp, %2\n\t"
+      "leaq 0(%%rip), %0\n\t"
+      "movq %%rsp, %1"
+      : "=&r"(at.pc), "=&r"(at.sp), "=&r"(at.rbp));
+  return at;
+}
+
+// Walks the stack from `start`, whose frame must still be live: raw pcs, innermost first, and
+// for each frame i the hash (stack_hash.h) of frames [i, n). Returns n, or -1 if some frame
+// needs libunwind.
+int walk_with_unwind_rules(const WalkStart& start, void** out, uint64_t* hashes, int max);
 
 // The same walk without the per-thread cache (for the tests that compare the two).
-int walk_with_unwind_rules_uncached(void** out, uint64_t* hashes, int max);
+int walk_with_unwind_rules_uncached(const WalkStart& start, void** out, uint64_t* hashes, int max);
 
 // How many walks on this thread took frames from its cache (for tests).
 uint64_t thread_stack_cache_joins();

@@ -85,7 +85,7 @@ void init_stack_capture(UnwindMethod method) {
   dl_iterate_phdr(find_self, reinterpret_cast<void*>(&init_stack_capture));
 }
 
-size_t capture_stack(uint64_t* out, size_t max_depth, uint64_t* hash) {
+size_t capture_stack(const WalkStart& start, uint64_t* out, size_t max_depth, uint64_t* hash) {
   constexpr size_t kSlack = 16;  // room for our own frames, dropped below
   void* frames[format::kMaxStackDepth + kSlack];
   uint64_t hashes[format::kMaxStackDepth + kSlack];
@@ -94,7 +94,7 @@ size_t capture_stack(uint64_t* out, size_t max_depth, uint64_t* hash) {
   int n = -1;
   bool hashed = false;
   if (g_method == UnwindMethod::kDwarf) {
-    n = walk_with_unwind_rules(frames, hashes, max);
+    n = walk_with_unwind_rules(start, frames, hashes, max);
     hashed = n >= 0;
   } else if (g_method == UnwindMethod::kFramePointer) {
     n = static_cast<int>(walk_frame_pointers(frames, static_cast<size_t>(max)));

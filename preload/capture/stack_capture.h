@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "rule_walk.h"
+
 namespace heapline::preload {
 
 // kDwarf: cached per-address rules from .eh_frame (unwind_rule.h), libunwind for the stacks they
@@ -16,8 +18,9 @@ enum class UnwindMethod { kDwarf, kLibunwind, kFramePointer };
 // of our own code.
 void init_stack_capture(UnwindMethod method);
 // Fills `out` with at most `max_depth` frames of the caller's stack, outermost last, and `hash`
-// with their stack_hash (stack_hash.h).
-size_t capture_stack(uint64_t* out, size_t max_depth, uint64_t* hash);
+// with their stack_hash (stack_hash.h). `start` = here() in the caller: the walk starts there,
+// not in capture_stack's own frame (one step fewer).
+size_t capture_stack(const WalkStart& start, uint64_t* out, size_t max_depth, uint64_t* hash);
 // After dlclose: cached unwind info for the unloaded code must not be used again.
 void flush_unwind_cache();
 
