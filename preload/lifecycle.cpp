@@ -109,7 +109,9 @@ void ensure_initialized() {
   g_options = read_options();
   g_max_depth = g_options.max_depth;
   init_sampler(g_options.sample_bytes, g_options.sample_seed);
-  init_stack_capture(g_options.frame_pointers ? UnwindMethod::kFramePointer : UnwindMethod::kDwarf);
+  init_stack_capture(g_options.frame_pointers   ? UnwindMethod::kFramePointer
+                     : g_options.libunwind_only ? UnwindMethod::kLibunwind
+                                                : UnwindMethod::kDwarf);
   init_thread_tracking();
   pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
   const bool ok = start_trace();

@@ -37,6 +37,7 @@ Options read_options() {
   o.sample_seed = env_uint("HEAPLINE_SAMPLE_SEED", 0, 0, UINT32_MAX);
   const char* unwind = getenv("HEAPLINE_UNWIND");
   o.frame_pointers = unwind && strcmp(unwind, "fp") == 0;
+  o.libunwind_only = unwind && strcmp(unwind, "libunwind") == 0;
   return o;
 }
 

@@ -3,8 +3,10 @@
 //   HEAPLINE_OUTPUT       trace path pattern; %p = pid, %e = executable name, %% = '%'.
 //                         Default "heapline.%e.%p.trace" in the current directory.
 //   HEAPLINE_DEPTH        maximum frames per stack (default 64, at most 256)
-//   HEAPLINE_UNWIND       "dwarf" (libunwind, the default: right for any code) or "fp" (frame
-//                         pointers: much cheaper, right only for code built with them)
+//   HEAPLINE_UNWIND       "dwarf" (the default: .eh_frame rules cached per address, libunwind
+//                         for frames they cannot step; right for any code), "libunwind"
+//                         (libunwind for every stack) or "fp" (frame pointers: right only for
+//                         code built with them)
 //   HEAPLINE_RING_CHUNKS  chunks in the ring (default 256)
 //   HEAPLINE_CHUNK_KB     chunk size in KiB (default 32)
 //   HEAPLINE_ZSTD_LEVEL   compression level of drained chunks (default 3)
@@ -31,6 +33,7 @@ struct Options {
   uint64_t sample_bytes;
   uint64_t sample_seed;
   bool frame_pointers;
+  bool libunwind_only;
 };
 
 // Parses the environment with getenv only (no allocation). Invalid numbers keep the default.

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "capture/rule_walk.h"
 #include "capture/stack_capture.h"
 #include "clock.h"
 #include "lifecycle.h"
@@ -34,6 +35,7 @@ void on_thread_exit(void*) {
   record_lost_counts();
   t.exiting = true;
   release_thread_chunk(t);
+  release_thread_stack_cache();
   t.in_hook = was_in_hook;
 }
 
@@ -64,8 +66,9 @@ void record_alloc(const void* p, size_t size, format::AllocApi api) {
   ThreadState& t = t_state;
   register_thread(t);
   uint64_t frames[format::kMaxStackDepth];
-  const size_t depth = capture_stack(frames, g_max_depth);
-  const StackInterner::Result stack = stack_interner().intern(frames, depth);
+  uint64_t hash;
+  const size_t depth = capture_stack(here(), frames, g_max_depth, &hash);
+  const StackInterner::Result stack = stack_interner().intern(hash);
   const uint64_t now = trace_clock();
   if (stack.is_new) {
     uint8_t* q = begin_record(t, RecordKind::kStack, now, format::max_stack_record_size(depth));

@@ -7,6 +7,9 @@
 #include <pthread.h>
 
 #include "heapline/trace_format.h"
+#include "rule_walk.h"
+#include "stack_hash.h"
+#include "unwind_rule_cache.h"
 
 namespace heapline::preload {
 namespace {
@@ -76,18 +79,27 @@ size_t walk_frame_pointers(void** out, size_t max) {
 
 void init_stack_capture(UnwindMethod method) {
   g_method = method;
+  if (method == UnwindMethod::kDwarf && !unwind_rule_cache().init()) g_method = UnwindMethod::kLibunwind;
   // Per-thread caches: no lock shared between threads while unwinding.
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   dl_iterate_phdr(find_self, reinterpret_cast<void*>(&init_stack_capture));
 }
 
-size_t capture_stack(uint64_t* out, size_t max_depth) {
+size_t capture_stack(const WalkStart& start, uint64_t* out, size_t max_depth, uint64_t* hash) {
   constexpr size_t kSlack = 16;  // room for our own frames, dropped below
   void* frames[format::kMaxStackDepth + kSlack];
+  uint64_t hashes[format::kMaxStackDepth + kSlack];
   if (max_depth > format::kMaxStackDepth) max_depth = format::kMaxStackDepth;
-  const int n = g_method == UnwindMethod::kFramePointer
-                    ? static_cast<int>(walk_frame_pointers(frames, max_depth + kSlack))
-                    : unw_backtrace(frames, static_cast<int>(max_depth + kSlack));
+  const int max = static_cast<int>(max_depth + kSlack);
+  int n = -1;
+  bool hashed = false;
+  if (g_method == UnwindMethod::kDwarf) {
+    n = walk_with_unwind_rules(start, frames, hashes, max);
+    hashed = n >= 0;
+  } else if (g_method == UnwindMethod::kFramePointer) {
+    n = static_cast<int>(walk_frame_pointers(frames, static_cast<size_t>(max)));
+  }
+  if (n < 0) n = unw_backtrace(frames, max);
   size_t skip = 0;
   while (skip < static_cast<size_t>(n)) {
     const auto pc = reinterpret_cast<uintptr_t>(frames[skip]);
@@ -97,9 +109,16 @@ size_t capture_stack(uint64_t* out, size_t max_depth) {
   size_t count = 0;
   for (size_t i = skip; i < static_cast<size_t>(n) && count < max_depth; ++i)
     out[count++] = reinterpret_cast<uintptr_t>(frames[i]);
+  // The walk's hash of frames [skip, n) names this stack if none was cut off.
+  *hash = hashed && skip + count == static_cast<size_t>(n) && skip < static_cast<size_t>(n)
+              ? hashes[skip]
+              : stack_hash(out, count);
   return count;
 }
 
-void flush_unwind_cache() { unw_flush_cache(unw_local_addr_space, 0, 0); }
+void flush_unwind_cache() {
+  unwind_rule_cache().invalidate();
+  unw_flush_cache(unw_local_addr_space, 0, 0);
+}
 
 }  // namespace heapline::preload

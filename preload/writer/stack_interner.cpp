@@ -12,18 +12,6 @@ StackInterner& stack_interner() {
   return *instance;
 }
 
-uint64_t StackInterner::hash_frames(const uint64_t* frames, size_t count) {
-  // A multiply-xorshift mix per frame: return addresses are already well spread, so this only
-  // has to make order and depth matter.
-  uint64_t h = 0x9E3779B97F4A7C15ull ^ count;
-  for (size_t i = 0; i < count; ++i) {
-    h ^= frames[i];
-    h *= 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 31;
-  }
-  return h ? h : 1;
-}
-
 bool StackInterner::add_table() {
   bool expected = false;
   if (!growing_.compare_exchange_strong(expected, true, std::memory_order_acquire)) return true;
@@ -58,8 +46,8 @@ StackInterner::Table* StackInterner::newest() {
   return &tables_[n - 1];
 }
 
-StackInterner::Result StackInterner::intern(const uint64_t* frames, size_t count) {
-  const uint64_t h = hash_frames(frames, count);
+StackInterner::Result StackInterner::intern(uint64_t hash) {
+  const uint64_t h = hash ? hash : 1;  // 0 marks an empty entry
   Table* top = newest();
   if (!top) return {0, false};
   // Lookups: every table, newest first (a stack seen early lives in an old table).

@@ -1,7 +1,7 @@
 // Gives each distinct call stack a small id, so a stack is written to the trace once and every
 // allocation refers to it by id.
 //
-// Lock-free lookup and insert in open-addressing tables keyed by a 64-bit hash of the frames.
+// Lock-free lookup and insert in open-addressing tables keyed by the stack's 64-bit hash.
 // Tables never move: when the newest one is half full a table twice its size is added (under a
 // spin lock, rare) and inserts go there; lookups search newest to oldest. Two threads that insert
 // the same new stack while a table is being added may give it two ids: harmless, the analyzer
@@ -21,11 +21,10 @@ class StackInterner {
     uint32_t id;
     bool is_new;  // the caller must write the kStack record
   };
-  Result intern(const uint64_t* frames, size_t count);
+  // By the stack's stack_hash (capture/stack_hash.h), which capture computes as it walks.
+  Result intern(uint64_t hash);
   // In a forked child: the parent's ids live in the parent's trace. Start again.
   void reset_after_fork();
-
-  static uint64_t hash_frames(const uint64_t* frames, size_t count);
 
  private:
   struct Entry {
