@@ -136,6 +136,10 @@ __attribute__((destructor)) void heapline_finish() {
     freeres();
   const bool was_in_hook = t_state.in_hook;
   t_state.in_hook = true;
+  // Everything recorded so far goes into frames, and the ring's disk blocks are given back:
+  // the trace on disk is then its frames and a page or two, not the chunks last in use.
+  trace_file().set_finishing();
+  release_thread_chunk(t_state);
   drain_now(200);
   trace_file().release_drained_chunks();
   t_state.in_hook = was_in_hook;

@@ -125,6 +125,8 @@ void* drain_main(void*) {
       disable_recording(why);
       return nullptr;
     }
+    // At exit, the drain's own chunk (RSS samples, thread names) goes out with the rest.
+    if (file.finishing()) release_thread_chunk(t_state);
     if (file.drain_sealed(compress_chunk) < 0) {
       if (trace_file_damaged(why, sizeof why)) {  // e.g. truncated while this pass compressed
         disable_recording(why);

@@ -64,6 +64,11 @@ class TraceFile {
   bool given_up() const { return given_up_.load(std::memory_order_acquire); }
   // A chunk could not get disk blocks (fallocate failed: disk full or quota).
   bool out_of_space() const { return out_of_space_.load(std::memory_order_acquire); }
+  // From the recorder's ELF destructor on: the program is exiting, and the few records still to
+  // come (other libraries' destructors) go into chunks without fallocate, so they take a page
+  // or two on disk, not a whole chunk each.
+  void set_finishing() { finishing_.store(true, std::memory_order_release); }
+  bool finishing() const { return finishing_.load(std::memory_order_acquire); }
 
  private:
   format::ChunkHeader* chunk_at(uint32_t index) const {
@@ -87,6 +92,7 @@ class TraceFile {
   std::atomic<uint8_t>* backed_ = nullptr;  // per chunk: 1 once fallocate'd (see back_chunk)
   std::atomic<bool> given_up_{false};
   std::atomic<bool> out_of_space_{false};
+  std::atomic<bool> finishing_{false};
 };
 
 TraceFile& trace_file();

