@@ -98,7 +98,8 @@ class TraceBuilder {
                 records.bytes.size());
   }
 
-  // Appends a frame as the drain writes it; returns the offset of its FrameHeader.
+  // Appends a frame holding one whole zstd frame (a stream of its own, addresses delta-coded as
+  // in the ring); returns the offset of its FrameHeader.
   uint64_t frame(uint64_t seq, uint32_t tid, uint64_t base_time, const Records& records) {
     std::vector<uint8_t> compressed(ZSTD_compressBound(records.bytes.size()));
     ZSTD_CCtx* cctx = ZSTD_createCCtx();
@@ -107,24 +108,13 @@ class TraceBuilder {
                                     records.bytes.data(), records.bytes.size());
     ZSTD_freeCCtx(cctx);
     EXPECT_FALSE(ZSTD_isError(n));
-    FrameHeader f{};
-    f.magic = format::kFrameMagic;
-    f.tid = tid;
-    f.seq = seq;
-    f.base_time = base_time;
-    f.raw_size = static_cast<uint32_t>(records.bytes.size());
-    f.compressed_size = static_cast<uint32_t>(n);
-    f.header_checksum = format::frame_header_checksum(f);
-    const uint64_t offset = bytes_.size();
-    bytes_.append(reinterpret_cast<const char*>(&f), sizeof f);
-    bytes_.append(reinterpret_cast<const char*>(compressed.data()), n);
-    put<uint64_t>(offsetof(FileHeader, data_end), bytes_.size());
-    return offset;
+    compressed.resize(n);
+    return append_frame({seq, tid, base_time, 0, 0}, records, compressed);
   }
 
   // Appends the next frame of thread `tid`'s compression stream (a flush of one zstd frame,
   // addresses move-to-front coded), as the drain writes them; `records` take addresses through
-  // `mtf_address()`. Returns the offset of its FrameHeader.
+  // `Records::mtf()`. Returns the offset of its FrameHeader.
   uint64_t stream_frame(uint64_t seq, uint64_t prev_seq, uint32_t tid, uint64_t base_time,
                         const Records& records) {
     if (!stream_) stream_ = ZSTD_createCCtx();
@@ -134,21 +124,9 @@ class TraceBuilder {
     ZSTD_inBuffer in{records.bytes.data(), records.bytes.size(), 0};
     while (ZSTD_compressStream2(stream_, &out, &in, ZSTD_e_flush) != 0) {
     }
-    FrameHeader f{};
-    f.magic = format::kFrameMagic;
-    f.tid = tid;
-    f.seq = seq;
-    f.base_time = base_time;
-    f.raw_size = static_cast<uint32_t>(records.bytes.size());
-    f.compressed_size = static_cast<uint32_t>(out.pos);
-    f.prev_seq = prev_seq;
-    f.flags = format::kFrameMtfAddresses;
-    f.header_checksum = format::frame_header_checksum(f);
-    const uint64_t offset = bytes_.size();
-    bytes_.append(reinterpret_cast<const char*>(&f), sizeof f);
-    bytes_.append(reinterpret_cast<const char*>(compressed.data()), out.pos);
-    put<uint64_t>(offsetof(FileHeader, data_end), bytes_.size());
-    return offset;
+    compressed.resize(out.pos);
+    return append_frame({seq, tid, base_time, prev_seq, format::kFrameMtfAddresses}, records,
+                        compressed);
   }
   ~TraceBuilder() { ZSTD_freeCCtx(stream_); }
 
@@ -159,6 +137,31 @@ class TraceBuilder {
   std::string& bytes() { return bytes_; }
 
  private:
+  struct FrameFields {
+    uint64_t seq;
+    uint32_t tid;
+    uint64_t base_time, prev_seq;
+    uint32_t flags;
+  };
+  uint64_t append_frame(const FrameFields& k, const Records& records,
+                        const std::vector<uint8_t>& compressed) {
+    FrameHeader f{};
+    f.magic = format::kFrameMagic;
+    f.tid = k.tid;
+    f.seq = k.seq;
+    f.base_time = k.base_time;
+    f.raw_size = static_cast<uint32_t>(records.bytes.size());
+    f.compressed_size = static_cast<uint32_t>(compressed.size());
+    f.prev_seq = k.prev_seq;
+    f.flags = k.flags;
+    f.header_checksum = format::frame_header_checksum(f);
+    const uint64_t offset = bytes_.size();
+    bytes_.append(reinterpret_cast<const char*>(&f), sizeof f);
+    bytes_.append(reinterpret_cast<const char*>(compressed.data()), compressed.size());
+    put<uint64_t>(offsetof(FileHeader, data_end), bytes_.size());
+    return offset;
+  }
+
   std::string bytes_;
   ZSTD_CCtx* stream_ = nullptr;
 };
