@@ -9,7 +9,7 @@ using format::RecordKind;
 ChunkDecoder::ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time,
                            uint32_t time_shift, uint32_t tid, uint64_t file_offset,
                            bool in_frame, bool lenient, const std::string* path,
-                           format::AddressMtf* mtf)
+                           format::AddressHistory* history)
     : cursor_{data, data + size},
       begin_(data),
       file_offset_(file_offset),
@@ -19,12 +19,12 @@ ChunkDecoder::ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time,
       tid_(tid),
       ticks_(base_time),
       time_shift_(time_shift),
-      mtf_(mtf) {}
+      history_(history) {}
 
 uint64_t ChunkDecoder::address(format::Cursor& c) {
   uint64_t a = 0;
-  if (mtf_) {
-    mtf_->decode(c, a);
+  if (history_) {
+    history_->decode(c, a);
     return a;
   }
   a = last_address_ + static_cast<uint64_t>(format::unzigzag(c.varint()));

@@ -18,11 +18,11 @@ class ChunkDecoder {
   // short): stop quietly there instead of reporting corruption. `file_offset`: where `data` is
   // in the file; for a decompressed frame (`in_frame`) the offset of its FrameHeader instead,
   // since positions inside decompressed bytes are not file offsets.
-  // `mtf`: the frame's stream's address coder (kFrameMtfAddresses), or null for addresses
+  // `history`: the frame's stream's address history (kFrameAddressHistory), or null for addresses
   // delta-coded within the chunk; it must outlive the decoder.
   ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time, uint32_t time_shift,
                uint32_t tid, uint64_t file_offset, bool in_frame, bool lenient,
-               const std::string* path, format::AddressMtf* mtf = nullptr);
+               const std::string* path, format::AddressHistory* history = nullptr);
 
   // Decodes the next record. False at the end of the chunk. Throws TraceError on corruption.
   bool advance();
@@ -45,7 +45,7 @@ class ChunkDecoder {
   uint64_t ticks_;
   uint32_t time_shift_;
   uint64_t last_address_ = 0;
-  format::AddressMtf* mtf_;
+  format::AddressHistory* history_;
   format::RecordKind kind_{};
 
   // The current record's fields (reused between records to avoid allocation).

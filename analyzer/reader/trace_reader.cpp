@@ -128,7 +128,7 @@ void TraceReader::index_frames(int fd) {
       if (offset < info_.file_size) info_.notes.push_back("ignored an unfinished frame at the end");
       return;
     }
-    if (f.prev_seq >= f.seq || (f.flags & ~format::kFrameMtfAddresses))
+    if (f.prev_seq >= f.seq || (f.flags & ~format::kFrameAddressHistory))
       throw TraceError(info_.path, offset, "corrupt compressed frame header");
     sources_.push_back({f.seq, f.base_time, f.tid, offset + sizeof f, f.compressed_size,
                         f.raw_size, true, false, f.prev_seq, f.flags, false});
@@ -206,11 +206,11 @@ struct OpenChunk {
 };
 
 // A thread's compression stream (see FrameHeader): its frames decompress in order through one
-// zstd context, and their addresses through one move-to-front coder.
+// zstd context, and their addresses through one address history.
 struct Stream {
   ZSTD_DCtx* dctx = nullptr;
   uint64_t last_seq = 0;
-  format::AddressMtf mtf;
+  format::AddressHistory history;
   Stream() = default;
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
@@ -261,13 +261,13 @@ void TraceReader::read(RecordVisitor& visitor) {
     chunk->tid = s.tid;
     chunk->ends_stream = false;
     const uint8_t* data = map_ + s.offset;
-    format::AddressMtf* mtf = nullptr;
+    format::AddressHistory* history = nullptr;
     if (s.compressed) {
       Stream& stream = streams[s.tid];
       if (s.prev_seq == 0) {
         if (!stream.dctx && !(stream.dctx = ZSTD_createDCtx())) throw std::bad_alloc();
         ZSTD_DCtx_reset(stream.dctx, ZSTD_reset_session_only);
-        stream.mtf.reset();
+        stream.history.reset();
       } else if (!stream.dctx || stream.last_seq != s.prev_seq) {
         throw TraceError(info_.path, s.offset - sizeof(FrameHeader),
                          "compressed frame continues a stream whose frame " +
@@ -290,7 +290,7 @@ void TraceReader::read(RecordVisitor& visitor) {
                          std::string("corrupt compressed frame: ") +
                              (ZSTD_isError(status) ? ZSTD_getErrorName(status) : "wrong size"));
       data = chunk->buffer.data();
-      if (s.flags & format::kFrameMtfAddresses) mtf = &stream.mtf;
+      if (s.flags & format::kFrameAddressHistory) history = &stream.history;
       // Done with the compressed bytes: drop their pages from this process (they stay in the
       // page cache), so that reading a trace of any length keeps about a chunk per thread
       // resident, not the whole file (100M events: peak RSS 486 MiB before, see
@@ -299,7 +299,7 @@ void TraceReader::read(RecordVisitor& visitor) {
     }
     chunk->decoder = std::make_unique<ChunkDecoder>(data, s.raw_size, s.base_time, info_.header.time_shift, s.tid,
                                                     s.compressed ? s.offset - sizeof(FrameHeader) : s.offset,
-                                                    s.compressed, s.lenient, &info_.path, mtf);
+                                                    s.compressed, s.lenient, &info_.path, history);
     if (chunk->decoder->advance()) {
       heap.push(chunk.get());
       storage.push_back(std::move(chunk));

@@ -49,11 +49,12 @@ FrameEncoder::Stream& FrameEncoder::stream_for(uint32_t tid) {
   ZSTD_CCtx_setParameter(s.cctx, ZSTD_c_windowLog, 20);
   s.tid = tid;
   s.last_seq = 0;
-  s.mtf.reset();
+  s.history.reset();
   return s;
 }
 
-bool FrameEncoder::recode(const uint8_t* records, size_t n, format::AddressMtf& mtf, size_t* out_size) {
+bool FrameEncoder::recode(const uint8_t* records, size_t n, format::AddressHistoryEncoder& history,
+                          size_t* out_size) {
   // The worst a record can grow by is one address: a 1-byte delta becoming 0 + a 10-byte one.
   constexpr size_t kMaxGrowth = 1 + format::kMaxVarintSize;
   Cursor c{records, records + n};
@@ -83,7 +84,7 @@ bool FrameEncoder::recode(const uint8_t* records, size_t n, format::AddressMtf& 
     std::memcpy(q, record, static_cast<size_t>(kept_end - record));
     q += kept_end - record;
     if (kind == RecordKind::kAlloc) q = format::put_varint(q, size);
-    q = mtf.encode(q, address);
+    q = history.encode(q, address);
     if (kind == RecordKind::kAlloc) q = format::put_varint(q, stack);
   }
   if (!c.ok) return false;
@@ -98,12 +99,11 @@ const uint8_t* FrameEncoder::encode(const format::ChunkHeader& chunk, const uint
   Stream& s = stream_for(chunk.tid);
   s.last_use = ++uses_;
 
-  // Recode into recoded_; if that fails, the frame carries the records as the ring had them,
-  // and the coder's state must not remember what the failed attempt saw.
-  const format::AddressMtf saved = s.mtf;
+  // Recode into recoded_. If that fails, the frame carries the records as the ring had them,
+  // and since the history took in part of the chunk, the stream ends here: the thread's next
+  // chunk starts a new one, with a fresh history on both sides.
   size_t recoded_size = 0;
-  const bool recoded = recode(records, raw, s.mtf, &recoded_size);
-  if (!recoded) s.mtf = saved;
+  const bool recoded = recode(records, raw, s.history, &recoded_size);
   const uint8_t* payload = recoded ? recoded_ : records;
   const size_t payload_size = recoded ? recoded_size : raw;
 
@@ -127,9 +127,9 @@ const uint8_t* FrameEncoder::encode(const format::ChunkHeader& chunk, const uint
   header->raw_size = static_cast<uint32_t>(payload_size);
   header->compressed_size = static_cast<uint32_t>(out.pos);
   header->prev_seq = s.last_seq;
-  header->flags = recoded ? format::kFrameMtfAddresses : 0;
+  header->flags = recoded ? format::kFrameAddressHistory : 0;
   header->header_checksum = format::frame_header_checksum(*header);
-  s.last_seq = chunk.seq;
+  s.last_seq = recoded ? chunk.seq : 0;
   *size = sizeof *header + out.pos;
   return out_;
 }

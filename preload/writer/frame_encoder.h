@@ -1,10 +1,10 @@
-// Turns sealed ring chunks into frames (format v2): addresses recoded move-to-front, and the
-// chunks of one thread compressed as one zstd stream, a flush per chunk.
+// Turns sealed ring chunks into frames (format v2): addresses recoded against the stream's
+// address history, and the chunks of one thread compressed as one zstd stream, a flush per chunk.
 //
 // Why streams: compressed alone, a 32 KiB chunk starts from an empty zstd window each time; a
 // stream keeps the thread's last 1 MiB as context, and a program's allocation patterns repeat
 // on that scale (sqlite3: 0.49 -> 0.14 bytes per allocation). A compressor per stream costs
-// about 2 MiB, so only kStreams are kept, given to threads as they come (least recently used
+// about 2 MiB (and an address history 128 KiB), so only kStreams are kept, given to threads as they come (least recently used
 // goes); a thread that loses its stream starts a new one, which the reader sees as prev_seq 0.
 //
 // Used by the drain thread alone: nothing here is thread-safe, and nothing needs to be.
@@ -35,12 +35,13 @@ class FrameEncoder {
     uint32_t tid = 0;
     uint64_t last_seq = 0;  // 0: closed
     uint64_t last_use = 0;
-    format::AddressMtf mtf;
+    format::AddressHistoryEncoder history;
   };
   Stream& stream_for(uint32_t tid);
   // Recodes the addresses of `n` bytes of records into recoded_; false if the records do not
-  // parse (never expected of our own writer) or would not shrink into a chunk's room.
-  bool recode(const uint8_t* records, size_t n, format::AddressMtf& mtf, size_t* out_size);
+  // parse (never expected of our own writer) or would not fit in a chunk's room.
+  bool recode(const uint8_t* records, size_t n, format::AddressHistoryEncoder& history,
+              size_t* out_size);
 
   Stream streams_[kStreams];
   uint64_t uses_ = 0;

@@ -41,8 +41,8 @@ struct Records {
     return *this;
   }
   Records& zz(int64_t value) { return v(format::zigzag(value)); }
-  // An address as a frame with kFrameMtfAddresses codes it, through the stream's coder.
-  Records& mtf(format::AddressMtf& coder, uint64_t address) {
+  // An address as a frame with kFrameAddressHistory codes it, through the stream's encoder.
+  Records& addr(format::AddressHistoryEncoder& coder, uint64_t address) {
     uint8_t buf[2 * format::kMaxVarintSize];
     bytes.insert(bytes.end(), buf, coder.encode(buf, address));
     return *this;
@@ -113,8 +113,8 @@ class TraceBuilder {
   }
 
   // Appends the next frame of thread `tid`'s compression stream (a flush of one zstd frame,
-  // addresses move-to-front coded), as the drain writes them; `records` take addresses through
-  // `Records::mtf()`. Returns the offset of its FrameHeader.
+  // addresses coded against the stream's history), as the drain writes them; `records` take
+  // addresses through `Records::addr()`. Returns the offset of its FrameHeader.
   uint64_t stream_frame(uint64_t seq, uint64_t prev_seq, uint32_t tid, uint64_t base_time,
                         const Records& records) {
     if (!stream_) stream_ = ZSTD_createCCtx();
@@ -125,7 +125,7 @@ class TraceBuilder {
     while (ZSTD_compressStream2(stream_, &out, &in, ZSTD_e_flush) != 0) {
     }
     compressed.resize(out.pos);
-    return append_frame({seq, tid, base_time, prev_seq, format::kFrameMtfAddresses}, records,
+    return append_frame({seq, tid, base_time, prev_seq, format::kFrameAddressHistory}, records,
                         compressed);
   }
   ~TraceBuilder() { ZSTD_freeCCtx(stream_); }
@@ -310,16 +310,17 @@ TEST(TraceDecode, EveryRecordKindFromAFrame) {
   EXPECT_EQ(r.info.ring_chunks, 0u);
 }
 
-// Two threads' streams, each over two frames: the second frame of a stream decompresses only
-// with the first one's zstd window, and its address codes refer to addresses of the first.
-TEST(TraceDecode, FramesOfAStreamDecodeInOrderThroughOneCoder) {
+// A stream of two frames: the second frame decompresses only with the first one's zstd window,
+// and its address codes refer to addresses of the first.
+TEST(TraceDecode, FramesOfAStreamDecodeInOrderThroughOneHistory) {
   TraceBuilder t;
-  format::AddressMtf coder;
+  static format::AddressHistoryEncoder coder;
+  coder.reset();
   Records a1, a2;
-  a1.kind(RecordKind::kAlloc, 0).u8(0).v(64).mtf(coder, 0x5000).v(1);
-  a1.kind(RecordKind::kAlloc, 1).u8(0).v(32).mtf(coder, 0x6000).v(1);
-  a2.kind(RecordKind::kFree, 5).u8(11).mtf(coder, 0x5000);  // "position 1" of the first frame's list
-  a2.kind(RecordKind::kFree, 0).u8(11).mtf(coder, 0x6000);
+  a1.kind(RecordKind::kAlloc, 0).u8(0).v(64).addr(coder, 0x5000).v(1);
+  a1.kind(RecordKind::kAlloc, 1).u8(0).v(32).addr(coder, 0x6000).v(1);
+  a2.kind(RecordKind::kFree, 5).u8(11).addr(coder, 0x5000);  // "two back", in the first frame
+  a2.kind(RecordKind::kFree, 0).u8(11).addr(coder, 0x6000);
   t.stream_frame(1, 0, 7, 10, a1);
   t.stream_frame(3, 1, 7, 20, a2);
   const Replay r = replay(t.bytes());
@@ -335,9 +336,10 @@ TEST(TraceDecode, FramesOfAStreamDecodeInOrderThroughOneCoder) {
 
 TEST(TraceDecode, AFrameWhoseStreamPredecessorIsMissingIsAnError) {
   TraceBuilder t;
-  format::AddressMtf coder;
+  static format::AddressHistoryEncoder coder;
+  coder.reset();
   Records a;
-  a.kind(RecordKind::kAlloc, 0).u8(0).v(64).mtf(coder, 0x5000).v(1);
+  a.kind(RecordKind::kAlloc, 0).u8(0).v(64).addr(coder, 0x5000).v(1);
   const uint64_t at_frame = t.stream_frame(5, 4, 7, 10, a);  // continues frame 4: not in the file
   const TraceError e = expect_error(t.bytes());
   EXPECT_NE(std::string(e.what()).find("continues a stream whose frame 4 is missing"),

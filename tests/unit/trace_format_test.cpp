@@ -241,7 +241,7 @@ FrameHeader sample_frame_header() {
   h.raw_size = 4000;
   h.compressed_size = 812;
   h.prev_seq = 16;
-  h.flags = kFrameMtfAddresses;
+  h.flags = kFrameAddressHistory;
   h.header_checksum = frame_header_checksum(h);
   return h;
 }
@@ -265,10 +265,13 @@ TEST(FrameHeaderChecksum, IgnoresItself) {
   EXPECT_EQ(frame_header_checksum(h), sum);
 }
 
-// --- AddressMtf: the drain's coder and the reader's decoder must agree on every sequence ---
+// --- AddressHistory: the drain's encoder and the reader's decoder must agree on every sequence ---
 
 std::vector<uint64_t> round_trip(const std::vector<uint64_t>& addresses, std::vector<uint8_t>* bytes) {
-  AddressMtf writer, reader;
+  static AddressHistoryEncoder writer;  // 128 KiB: not on the stack
+  static AddressHistory reader;
+  writer.reset();
+  reader.reset();
   bytes->assign(addresses.size() * (kMaxVarintSize + 1), 0);
   uint8_t* q = bytes->data();
   for (uint64_t a : addresses) q = writer.encode(q, a);
@@ -281,46 +284,47 @@ std::vector<uint64_t> round_trip(const std::vector<uint64_t>& addresses, std::ve
   return decoded;
 }
 
-TEST(AddressMtf, RecentAddressesBecomeTheirPositionAndNewOnesADelta) {
+TEST(AddressHistory, ARepeatIsItsDistanceBackAndANewAddressADelta) {
   std::vector<uint8_t> bytes;
   const std::vector<uint64_t> in = {0x1000, 0x2000, 0x1000, 0x1000, 0x3000, 0x2000};
   EXPECT_EQ(round_trip(in, &bytes), in);
-  // 0x1000 new (0, zz 0x1000), 0x2000 new (0, zz 0x1000), 0x1000 at 1, then at 0, 0x3000 new
-  // (0, zz 0x1000 against 0x2000), 0x2000 at 2 (0x3000, 0x1000 in front of it).
-  const std::vector<uint8_t> expect = {0, 0x80, 0x40, 0, 0x80, 0x40, 2, 1, 0, 0x80, 0x40, 3};
+  // 0x1000 new (0, zz 0x1000), 0x2000 new (0, zz 0x1000), 0x1000 two back, then one back,
+  // 0x3000 new (0, zz 0x1000 against 0x2000), 0x2000 four back.
+  const std::vector<uint8_t> expect = {0, 0x80, 0x40, 0, 0x80, 0x40, 2, 1, 0, 0x80, 0x40, 4};
   EXPECT_EQ(bytes, expect);
 }
 
-TEST(AddressMtf, AnAddressPushedPastTheDepthIsNewAgain) {
+TEST(AddressHistory, AnAddressOlderThanTheWindowIsNewAgain) {
   std::vector<uint64_t> in;
-  for (uint64_t i = 0; i <= AddressMtf::kDepth; ++i) in.push_back(0x10000 + 16 * i);
-  in.push_back(0x10000);           // 64 newer ones since: dropped from the list
-  in.push_back(0x10000 + 16 * 2);  // the oldest still listed: last position
+  for (uint64_t i = 0; i < AddressHistory::kWindow; ++i) in.push_back(0x10000 + 16 * i);
+  in.push_back(0x90000);           // one more new address
+  in.push_back(0x10000 + 16 * 1);  // kWindow back: the oldest that can be named
+  in.push_back(0x10000);           // kWindow + 2 back: new again
   std::vector<uint8_t> bytes;
   EXPECT_EQ(round_trip(in, &bytes), in);
   Cursor c = cursor_over(bytes);
-  AddressMtf reader;
+  AddressHistory reader;
   uint64_t a = 0;
   for (size_t i = 0; i < in.size() - 2; ++i) reader.decode(c, a);
-  EXPECT_EQ(c.byte(), 0) << "an address pushed out must be coded as new";
-  c.varint();
-  EXPECT_EQ(c.varint(), AddressMtf::kDepth) << "the oldest listed address is at the last position";
+  EXPECT_EQ(c.varint(), AddressHistory::kWindow);
+  EXPECT_EQ(c.byte(), 0) << "an address out of the window must be coded as new";
 }
 
-TEST(AddressMtf, RandomSequencesRoundTrip) {
+TEST(AddressHistory, RandomSequencesRoundTrip) {
   uint64_t state = 12345;
   std::vector<uint64_t> in;
-  for (int i = 0; i < 20000; ++i) {
+  for (int i = 0; i < 200000; ++i) {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
-    in.push_back(0x7f0000000000ull + ((state >> 33) % 200) * 32);  // 200 addresses: hits and misses
+    // 20 000 addresses: hits inside the window, misses beyond it, and hash collisions.
+    in.push_back(0x7f0000000000ull + ((state >> 33) % 20000) * 32);
   }
   std::vector<uint8_t> bytes;
   EXPECT_EQ(round_trip(in, &bytes), in);
 }
 
-TEST(AddressMtf, ACodeBeyondTheListIsAnError) {
-  AddressMtf reader;
-  const std::vector<uint8_t> bytes = {0, 2, 2};  // one address known, then "position 1"
+TEST(AddressHistory, ACodeBeyondTheHistoryIsAnError) {
+  AddressHistory reader;
+  const std::vector<uint8_t> bytes = {0, 2, 2};  // one address known, then "two back"
   Cursor c = cursor_over(bytes);
   uint64_t a = 0;
   EXPECT_TRUE(reader.decode(c, a));
