@@ -237,10 +237,16 @@ void TraceFile::release_drained_chunks() {
       continue;
     const off_t offset = static_cast<off_t>(format::kFileHeaderSize) +
                          static_cast<off_t>(i) * chunk_size_;
-    // The hole reads as zeros: no magic, a chunk never used. Reused later, it is backed again.
-    if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, chunk_size_) == 0)
-      backed_[i].store(0, std::memory_order_release);
-    c->state.store(static_cast<uint32_t>(ChunkState::kFree), std::memory_order_release);
+    // The hole reads as zeros: no magic, state free, a chunk never used; storing "free" into it
+    // would give its first page a disk block again. Reused later, it is backed again.
+    // (At worst a thread taking it in between writes into the hole without fallocate: its
+    // pages then get blocks as they are touched, as after set_finishing().)
+    static_assert(static_cast<uint32_t>(ChunkState::kFree) == 0);
+    backed_[i].store(0, std::memory_order_release);
+    if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, chunk_size_) != 0) {
+      backed_[i].store(1, std::memory_order_release);
+      c->state.store(static_cast<uint32_t>(ChunkState::kFree), std::memory_order_release);
+    }
   }
 }
 
