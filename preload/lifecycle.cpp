@@ -29,6 +29,7 @@ uint32_t g_max_depth = 64;
 namespace {
 
 Options g_options;
+constexpr size_t kMaxExecPath = 4096;  // the longest kExec path readers accept (trace-format.md)
 
 void exe_basename(char* out, size_t size) {
   char path[4096];
@@ -95,9 +96,32 @@ void disable_recording(const char* why) {
   if (g_state.compare_exchange_strong(expected, State::kDisabled)) log_error("%s", why);
 }
 
+// False in a child made by vfork (or clone with CLONE_VM) until it execs: it runs on its parent's
+// memory, recorder state included, and what it does is not the parent's.
+bool is_the_traced_process() { return getpid() == trace_file().pid(); }
+
 void record_process_exit(format::ExitKind kind, int status) {
+  if (!is_the_traced_process()) return;  // e.g. a vfork child's _exit(127) after a failed exec
   HookScope scope;
   if (scope.may_record()) record_exit(kind, status);
+}
+
+bool record_exec_attempt(const char* program) {
+  // Checked before the guard is taken: a vfork child's exec never returns to restore it, and the
+  // guard it would leave raised is its parent's.
+  if (!is_the_traced_process()) return false;
+  HookScope scope;
+  if (!scope.may_record()) return false;
+  record_exec(program, strnlen(program, kMaxExecPath));
+  // The drain need not run first: the ring lives in the file (MAP_SHARED), so this sealed chunk,
+  // and the chunks other threads still own, are read from there as at any other end.
+  release_thread_chunk(t_state);
+  return true;
+}
+
+void record_exec_failed() {
+  HookScope scope;
+  if (scope.may_record()) record_exec("", 0);
 }
 
 void ensure_initialized() {

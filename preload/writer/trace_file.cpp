@@ -139,6 +139,7 @@ bool TraceFile::create(const Options& options, int pid, int ppid, const char* ex
   std::atomic_signal_fence(std::memory_order_release);
   memcpy(h->magic, format::kFileMagic, sizeof h->magic);  // last: a torn header is not valid
   header_ = h;
+  pid_ = pid;
   append_to_manifest(options.manifest_path, path_);
   install_file_guard();
   return true;
@@ -154,6 +155,7 @@ void TraceFile::abandon_after_fork() {
   header_ = nullptr;
   ring_ = nullptr;
   fd_ = -1;
+  pid_ = 0;
   next_seq_.store(1);
   seal_events_.store(0);
   free_events_.store(0);
