@@ -236,6 +236,17 @@ TEST_F(ForkExecTest, FailedExecIsVoidedAndRecordingGoesOn) {
   expect_exit(t, 0);
 }
 
+// A vfork child runs on its parent's memory, recorder included, until it execs: its failed exec
+// and its _exit(127) are not its parent's, and the parent's trace shows neither.
+TEST_F(ForkExecTest, VforkChildsFailedExecAndExitStayOutOfItsParentsTrace) {
+  const RunResult r = run({"vfork-exec-fails"});
+  ASSERT_EQ(r.traces.size(), 1u);
+  const TraceContents t = read_trace(r.traces[0]);
+  EXPECT_EQ(own_sizes(t), (SizeCounts{{7003, 1}}));
+  EXPECT_TRUE(t.execs.empty());
+  expect_exit(t, 0);
+}
+
 // exec ends every other thread without warning: what they recorded, in chunks they still own,
 // is in the old image's trace all the same.
 TEST_F(ForkExecTest, ExecKeepsWhatOtherThreadsRecorded) {

@@ -14,6 +14,8 @@
  *                         *p forms by bare name, found on PATH)
  *   e2e_fork exec-fails   mallocs 7001 three times, execs a program that does not exist (ENOENT
  *                         expected), then mallocs 7002 twice and returns 0
+ *   e2e_fork vfork-exec-fails  vfork; the child execs a missing program and _exits 127; the
+ *                         parent checks that status, mallocs 7003 once and returns 0
  *   e2e_fork exec-threads another thread mallocs 8003 1000 times and blocks; then main mallocs
  *                         6001 once and execs "e2e_fork exec-child"
  *
@@ -172,6 +174,19 @@ static int mode_exec_fails(void) {
   return 0;
 }
 
+static int mode_vfork_exec_fails(void) {
+  char* const argv[] = {(char*)"/nonexistent/heapline-test-program", NULL};
+  const pid_t child = vfork();
+  check(child >= 0, "vfork");
+  if (child == 0) {
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  check(wait_for(child) == 127, "vfork child status");
+  allocate(1, 7003);
+  return 0;
+}
+
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_ready = PTHREAD_COND_INITIALIZER;
 static int g_allocated;
@@ -211,6 +226,7 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "exec-child") == 0) return mode_exec_child();
   if (strcmp(mode, "exec-via") == 0 && argc > 2) return mode_exec_via(argv[0], argv[2]);
   if (strcmp(mode, "exec-fails") == 0) return mode_exec_fails();
+  if (strcmp(mode, "vfork-exec-fails") == 0) return mode_vfork_exec_fails();
   if (strcmp(mode, "exec-threads") == 0) return mode_exec_threads(argv[0]);
   check(0, "unknown mode");
   return 10;
