@@ -9,6 +9,7 @@
 
 #include "capture/module_map.h"
 #include "capture/stack_capture.h"
+#include "fork_gate.h"
 #include "loader_walks.h"
 #include "log.h"
 #include "options.h"
@@ -63,17 +64,21 @@ bool start_trace() {
 
 void on_process_exit(int status, void*) { record_process_exit(format::ExitKind::kExit, status); }
 
+// The gate first: a thread inside the recorder may need a loader walk to finish its unwind.
 void before_fork() {
   t_state.in_hook = true;
+  close_fork_gate();
   hold_loader_walks_for_fork();
 }
 void after_fork_in_parent() {
   release_loader_walks_after_fork(/*in_child=*/false);
+  open_fork_gate(/*in_child=*/false);
   t_state.in_hook = false;
 }
 
 void after_fork_in_child() {
   release_loader_walks_after_fork(/*in_child=*/true);
+  open_fork_gate(/*in_child=*/true);
   ThreadState& t = t_state;
   // The child is single-threaded; the parent's chunks, ids and file are the parent's business.
   t.chunk = nullptr;

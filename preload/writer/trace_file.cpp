@@ -12,6 +12,7 @@
 #include <new>
 
 #include "../clock.h"
+#include "../fork_gate.h"
 #include "../options.h"
 #include "file_guard.h"
 
@@ -222,6 +223,7 @@ ChunkHeader* TraceFile::acquire_chunk(uint32_t tid, uint64_t base_time, bool may
     // A given-up file is never drained again: waiting for a free chunk would stall the target.
     if (!may_wait || given_up()) return nullptr;
     futex_wake_all(seal_events_);  // make sure the drain is awake
+    ForkWindow window;              // this wait holds nothing a forked child would need
     futex_wait(free_events_, seen_frees, kWaitStepMs);
   }
   return nullptr;
