@@ -10,6 +10,7 @@
 #include <new>
 
 #include "bootstrap_pool.h"
+#include "fork_gate.h"
 #include "lifecycle.h"
 #include "real_functions.h"
 #include "recorder.h"
@@ -53,7 +54,10 @@ void* new_impl(size_t size, AllocApi api, void* (*real_new)(size_t)) {
   ensure_real();
   void* p = runtime_is_libstdcxx() ? hp::real.malloc(size ? size : 1) : nullptr;
   if (!p) p = real_new(size);  // failure: new_handler and std::bad_alloc, as the runtime does
-  if (scope.may_record() && hp::should_sample(hp::t_state, size)) hp::record_alloc(p, size, api);
+  if (scope.may_record() && hp::should_sample(hp::t_state, size)) {
+    hp::RecorderSection section;
+    hp::record_alloc(p, size, api);
+  }
   return p;
 }
 
@@ -62,7 +66,10 @@ void* new_aligned_impl(size_t size, size_t alignment, AllocApi api,
   hp::HookScope scope;
   ensure_real();
   void* p = real_new(size, alignment);
-  if (scope.may_record() && hp::should_sample(hp::t_state, size)) hp::record_alloc(p, size, api);
+  if (scope.may_record() && hp::should_sample(hp::t_state, size)) {
+    hp::RecorderSection section;
+    hp::record_alloc(p, size, api);
+  }
   return p;
 }
 
@@ -70,7 +77,10 @@ void delete_impl(void* p, AllocApi api, void (*real_delete)(void*)) {
   if (!p || heapline::preload::bootstrap_pool::owns(p)) return;
   hp::HookScope scope;
   ensure_real();
-  if (scope.may_record() && hp::should_record_free(p)) hp::record_free(p, api);
+  if (scope.may_record() && hp::should_record_free(p)) {
+    hp::RecorderSection section;
+    hp::record_free(p, api);
+  }
   if (runtime_is_libstdcxx()) {
     hp::real.free(p);
   } else {
@@ -83,7 +93,10 @@ void delete_aligned_impl(void* p, size_t alignment, AllocApi api,
   if (!p) return;
   hp::HookScope scope;
   ensure_real();
-  if (scope.may_record() && hp::should_record_free(p)) hp::record_free(p, api);
+  if (scope.may_record() && hp::should_record_free(p)) {
+    hp::RecorderSection section;
+    hp::record_free(p, api);
+  }
   real_delete(p, alignment);
 }
 

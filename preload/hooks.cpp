@@ -19,6 +19,7 @@
 #include "bootstrap_pool.h"
 #include "capture/module_map.h"
 #include "capture/stack_capture.h"
+#include "fork_gate.h"
 #include "lifecycle.h"
 #include "loader_walks.h"
 #include "real_functions.h"
@@ -44,11 +45,17 @@ inline bool have_real(const hp::HookScope& scope) {
 }
 
 inline void after_alloc(const hp::HookScope& scope, void* p, size_t size, AllocApi api) {
-  if (p && scope.may_record() && hp::should_sample(hp::t_state, size)) hp::record_alloc(p, size, api);
+  if (p && scope.may_record() && hp::should_sample(hp::t_state, size)) {
+    hp::RecorderSection section;
+    hp::record_alloc(p, size, api);
+  }
 }
 
 inline void before_free(const hp::HookScope& scope, void* p, AllocApi api) {
-  if (scope.may_record() && hp::should_record_free(p)) hp::record_free(p, api);
+  if (scope.may_record() && hp::should_record_free(p)) {
+    hp::RecorderSection section;
+    hp::record_free(p, api);
+  }
 }
 
 // Moves a bootstrap-pool block (or null) into a real block of `size` bytes.
@@ -108,6 +115,7 @@ HEAPLINE_EXPORT void* realloc(void* old, size_t size) {
   const uint64_t before = record ? hp::trace_clock() : 0;
   void* p = hp::real.realloc(old, size);
   if (record) {
+    hp::RecorderSection section;
     // glibc's realloc(p, 0) frees p and returns NULL; any other NULL is a failure (p untouched).
     if (old && (p || size == 0) && hp::should_record_free(old))
       hp::record_free(old, AllocApi::kRealloc, before);
@@ -133,6 +141,7 @@ HEAPLINE_EXPORT void* reallocarray(void* old, size_t count, size_t size) {
   const uint64_t before = record ? hp::trace_clock() : 0;
   void* p = hp::real.reallocarray(old, count, size);
   if (record) {
+    hp::RecorderSection section;
     if (old && (p || total == 0) && hp::should_record_free(old))
       hp::record_free(old, AllocApi::kReallocArray, before);
     if (p && hp::should_sample(hp::t_state, total))
@@ -198,7 +207,12 @@ HEAPLINE_EXPORT void* dlopen(const char* file, int mode) {
     have_real(scope);
   }
   // No guard around the real call: the constructors of the opened library are the target's code.
-  void* handle = hp::real.dlopen(file, mode);
+  // Counted as a loader walk: dlopen takes the loader's write lock too (see loader_walks.h).
+  void* handle;
+  {
+    hp::LoaderWalk walk;
+    handle = hp::real.dlopen(file, mode);
+  }
   hp::HookScope scope;
   if (handle && scope.may_record()) hp::record_module_changes(hp::trace_clock());
   return handle;
@@ -209,7 +223,11 @@ HEAPLINE_EXPORT int dlclose(void* handle) {
     hp::HookScope scope;
     have_real(scope);
   }
-  const int rc = hp::real.dlclose(handle);
+  int rc;
+  {
+    hp::LoaderWalk walk;
+    rc = hp::real.dlclose(handle);
+  }
   hp::HookScope scope;
   if (rc == 0 && scope.may_record()) {
     hp::flush_unwind_cache();

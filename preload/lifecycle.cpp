@@ -9,6 +9,7 @@
 
 #include "capture/module_map.h"
 #include "capture/stack_capture.h"
+#include "fork_gate.h"
 #include "loader_walks.h"
 #include "log.h"
 #include "options.h"
@@ -29,6 +30,7 @@ uint32_t g_max_depth = 64;
 namespace {
 
 Options g_options;
+constexpr size_t kMaxExecPath = 4096;  // the longest kExec path readers accept (trace-format.md)
 
 void exe_basename(char* out, size_t size) {
   char path[4096];
@@ -62,17 +64,21 @@ bool start_trace() {
 
 void on_process_exit(int status, void*) { record_process_exit(format::ExitKind::kExit, status); }
 
+// The gate first: a thread inside the recorder may need a loader walk to finish its unwind.
 void before_fork() {
   t_state.in_hook = true;
+  close_fork_gate();
   hold_loader_walks_for_fork();
 }
 void after_fork_in_parent() {
   release_loader_walks_after_fork(/*in_child=*/false);
+  open_fork_gate(/*in_child=*/false);
   t_state.in_hook = false;
 }
 
 void after_fork_in_child() {
   release_loader_walks_after_fork(/*in_child=*/true);
+  open_fork_gate(/*in_child=*/true);
   ThreadState& t = t_state;
   // The child is single-threaded; the parent's chunks, ids and file are the parent's business.
   t.chunk = nullptr;
@@ -95,9 +101,32 @@ void disable_recording(const char* why) {
   if (g_state.compare_exchange_strong(expected, State::kDisabled)) log_error("%s", why);
 }
 
+// False in a child made by vfork (or clone with CLONE_VM) until it execs: it runs on its parent's
+// memory, recorder state included, and what it does is not the parent's.
+bool is_the_traced_process() { return getpid() == trace_file().pid(); }
+
 void record_process_exit(format::ExitKind kind, int status) {
+  if (!is_the_traced_process()) return;  // e.g. a vfork child's _exit(127) after a failed exec
   HookScope scope;
   if (scope.may_record()) record_exit(kind, status);
+}
+
+bool record_exec_attempt(const char* program) {
+  // Checked before the guard is taken: a vfork child's exec never returns to restore it, and the
+  // guard it would leave raised is its parent's.
+  if (!is_the_traced_process()) return false;
+  HookScope scope;
+  if (!scope.may_record()) return false;
+  record_exec(program, strnlen(program, kMaxExecPath));
+  // The drain need not run first: the ring lives in the file (MAP_SHARED), so this sealed chunk,
+  // and the chunks other threads still own, are read from there as at any other end.
+  release_thread_chunk(t_state);
+  return true;
+}
+
+void record_exec_failed() {
+  HookScope scope;
+  if (scope.may_record()) record_exec("", 0);
 }
 
 void ensure_initialized() {

@@ -30,6 +30,14 @@ void disable_recording(const char* why);
 // Called by the _exit hooks and the on_exit handler.
 void record_process_exit(format::ExitKind kind, int status);
 
+// Called by the exec hooks just before the real exec: writes kExec (the program about to run) and
+// seals this thread's chunk, so that the old image's trace ends saying so. Returns false when
+// nothing was written (recording off, a nested call, or a vfork child, which shares its parent's
+// memory and must not write into its parent's trace).
+bool record_exec_attempt(const char* program);
+// The exec returned, so it failed and the process goes on: an empty kExec voids the attempt.
+void record_exec_failed();
+
 // RAII reentrancy guard. The outermost hook on a thread may record; nested calls (operator new
 // calling malloc, libunwind or zstd allocating, a signal handler interrupting a hook) may not.
 class HookScope {

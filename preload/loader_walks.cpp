@@ -40,6 +40,8 @@ LoaderWalk::~LoaderWalk() {
   if (--t_depth == 0) g_walkers.fetch_sub(1);
 }
 
+bool inside_loader_walk() { return t_depth > 0; }
+
 void hold_loader_walks_for_fork() {
   g_forking.store(true);
   const int own = t_depth > 0 ? 1 : 0;  // fork() called from a walk's callback

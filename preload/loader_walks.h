@@ -23,6 +23,10 @@ class LoaderWalk {
   LoaderWalk& operator=(const LoaderWalk&) = delete;
 };
 
+// Whether this thread is inside a walk now (the fork gate lets such a thread into the recorder
+// even while a fork waits: the fork waits for its walk to end as well).
+bool inside_loader_walk();
+
 // Fork prepare handler: stop new walks, wait (boundedly) for running ones to end.
 void hold_loader_walks_for_fork();
 // Parent and child handlers: let walks run again.

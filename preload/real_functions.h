@@ -26,6 +26,12 @@ struct RealFunctions {
   int (*dl_iterate_phdr)(int (*)(dl_phdr_info*, size_t, void*), void*);
   void (*exit_underscore)(int) __attribute__((noreturn));
   void (*abort)() __attribute__((noreturn));
+  // The exec family: only the forms that take a vector; the variadic execl* are rebuilt on
+  // them (glibc's own execl* call its internal __execve, which no hook sees).
+  int (*execve)(const char*, char* const[], char* const[]);
+  int (*execvpe)(const char*, char* const[], char* const[]);
+  int (*fexecve)(int, char* const[], char* const[]);
+  int (*execveat)(int, const char*, char* const[], char* const[], int);  // null before glibc 2.34
   // C++ runtime (libstdc++): resolved by mangled name. Null when the program has no libstdc++,
   // in which case nothing can call our operator new either.
   void* (*op_new)(size_t);

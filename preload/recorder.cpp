@@ -165,6 +165,17 @@ void record_exit(format::ExitKind kind, int status) {
   }
 }
 
+void record_exec(const char* program, size_t length) {
+  ThreadState& t = t_state;
+  register_thread(t);
+  record_lost_counts();
+  const uint64_t now = trace_clock();
+  if (uint8_t* p = begin_record(t, RecordKind::kExec, now, format::kMaxVarintSize + length)) {
+    p = put_string(p, program, length);
+    commit_record(t, p, now);
+  }
+}
+
 void record_fork(int child_pid) {
   ThreadState& t = t_state;
   const uint64_t now = trace_clock();

@@ -21,6 +21,8 @@ void record_free(const void* p, format::AllocApi api);
 // Process-level records, written into the calling thread's chunk.
 void record_process_info(uint64_t time_ns);
 void record_exit(format::ExitKind kind, int status);
+// kExec: `program` is about to be exec'd; an empty one says the exec just attempted failed.
+void record_exec(const char* program, size_t length);
 void record_fork(int child_pid);
 void record_lost_counts();
 

@@ -79,6 +79,12 @@ class DumpPrinter : public RecordVisitor {
     prefix(r.time_ns, r.tid);
     printf("exit %s status=%" PRId64 "\n", exit_kind_name(r.kind), r.status);
   }
+  void on_exec(const ExecRecord& r) override {
+    prefix(r.time_ns, r.tid);
+    printf("exec \"");
+    print_escaped(r.program);
+    printf("\"\n");
+  }
   void on_lost(const LostRecord& r) override {
     prefix(r.time_ns, 0);
     printf("lost allocations=%" PRIu64 " frees=%" PRIu64 "\n", r.allocations, r.frees);

@@ -132,11 +132,19 @@ void AllocationModel::on_rss(const RssRecord& r) {
 void AllocationModel::on_exit(const ExitRecord& r) {
   see_time(r.time_ns);
   // The first exit record counts: exit() may be followed by _exit() from an atexit handler.
-  if (process_.has_exit_record) return;
+  // Nothing the image does comes after a successful exec.
+  if (process_.has_exit_record || process_.execed) return;
   process_.has_exit_record = true;
   process_.exit_kind = r.kind;
   process_.exit_status = r.status;
   process_.exited = r.kind == format::ExitKind::kExit;
+}
+
+void AllocationModel::on_exec(const ExecRecord& r) {
+  see_time(r.time_ns);
+  if (process_.has_exit_record) return;
+  process_.execed = !r.program.empty();  // an empty one: the exec failed, the process went on
+  process_.exec_path = std::string(r.program);
 }
 
 void AllocationModel::on_lost(const LostRecord& r) {

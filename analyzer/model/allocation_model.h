@@ -62,6 +62,8 @@ struct ProcessFacts {
   format::ExitKind exit_kind{};
   int64_t exit_status = 0;
   bool has_exit_record = false;
+  bool execed = false;       // ended by exec (a kExec not voided by a failed exec), into exec_path
+  std::string exec_path;
   std::unordered_map<uint32_t, std::string> thread_names;
 };
 
@@ -88,6 +90,7 @@ class AllocationModel : public RecordVisitor {
   void on_thread_name(const ThreadNameRecord& r) override;
   void on_rss(const RssRecord& r) override;
   void on_exit(const ExitRecord& r) override;
+  void on_exec(const ExecRecord& r) override;
   void on_lost(const LostRecord& r) override;
   // After the last record: settles peak figures and leak totals.
   void finish();

@@ -38,7 +38,7 @@ ProcessSummary summarize_process(const std::string& path) {
   s.trace = reader.info();
   s.process = model.process();
   s.summary = model.summary();
-  s.complete = s.process.exited && !s.trace.truncated;
+  s.complete = (s.process.exited || s.process.execed) && !s.trace.truncated;
   return s;
 }
 

@@ -21,7 +21,7 @@ struct ProcessSummary {
   TraceInfo trace;  // path, header (pid, ppid, start time), truncation
   ProcessFacts process;
   Summary summary;
-  bool complete = false;  // as Report::complete: ended by exit and the trace is whole
+  bool complete = false;  // as Report::complete: ended by exit or exec, and the trace is whole
   size_t depth = 0;       // 0 for a process whose parent has no trace here
 };
 

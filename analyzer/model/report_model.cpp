@@ -35,7 +35,7 @@ Report analyze_trace(const std::string& path, const AnalysisOptions& options) {
   report.trace = reader.info();
   report.summary = model.summary();
   report.process = model.process();
-  report.complete = report.process.exited && !report.trace.truncated;
+  report.complete = (report.process.exited || report.process.execed) && !report.trace.truncated;
 
   Symbolizer symbolizer;
   StackSymbolizer stacks(model, symbolizer, options.site_rules);

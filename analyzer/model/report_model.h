@@ -39,7 +39,7 @@ struct Report {
   TraceInfo trace;
   Summary summary;
   ProcessFacts process;
-  bool complete = false;  // ended by return from main / exit(), and the trace is whole
+  bool complete = false;  // ended by return from main / exit() or by exec, the trace whole
   std::vector<LeakGroup> leaks;     // largest first
   std::vector<LineFigures> lines;   // by peak bytes, then bytes allocated
   std::vector<std::string> warnings;

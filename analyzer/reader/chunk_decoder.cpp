@@ -176,6 +176,8 @@ void ChunkDecoder::deliver(RecordVisitor& v) const {
       v.on_lost({time_ns_, u_[0], u_[1]});
       break;
     case RecordKind::kExec:
+      v.on_exec({time_ns_, tid_, s1_});
+      break;
     case RecordKind::kFork:
       break;
   }

@@ -81,6 +81,14 @@ struct ExitRecord {
   int64_t status;
 };
 
+// The thread is about to exec `program`; an empty `program` voids this thread's previous one
+// (the exec failed and the process went on).
+struct ExecRecord {
+  uint64_t time_ns;
+  uint32_t tid;
+  std::string_view program;
+};
+
 struct LostRecord {
   uint64_t time_ns;
   uint64_t allocations;
@@ -99,6 +107,7 @@ class RecordVisitor {
   virtual void on_thread_name(const ThreadNameRecord&) {}
   virtual void on_rss(const RssRecord&) {}
   virtual void on_exit(const ExitRecord&) {}
+  virtual void on_exec(const ExecRecord&) {}
   virtual void on_lost(const LostRecord&) {}
 };
 

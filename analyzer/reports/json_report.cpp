@@ -22,8 +22,10 @@ json report_to_json(const Report& r) {
   out["process"] = {{"pid", r.process.pid},   {"ppid", r.process.ppid},
                     {"exe", r.process.exe},   {"argv", r.process.argv},
                     {"complete", r.complete}, {"exit_status", r.process.exit_status},
-                    {"exit_kind", r.process.has_exit_record ? exit_kind_name(r.process.exit_kind)
-                                                            : "none"}};
+                    {"exit_kind", r.process.execed            ? "exec"
+                                  : r.process.has_exit_record ? exit_kind_name(r.process.exit_kind)
+                                                              : "none"}};
+  if (r.process.execed) out["process"]["exec_path"] = r.process.exec_path;
   out["summary"] = {
       {"allocations", s.allocations},
       {"frees", s.frees},

@@ -20,7 +20,10 @@ void print_header(const Report& r, FILE* out) {
   for (const std::string& a : r.process.argv) cmd += (cmd.empty() ? "" : " ") + a;
   fprintf(out, "heapline report: %s\n", r.trace.path.c_str());
   fprintf(out, "process %u: %s\n", r.process.pid, cmd.empty() ? r.process.exe.c_str() : cmd.c_str());
-  if (r.complete) {
+  if (r.process.execed) {
+    fprintf(out, "ended: exec'd into %s%s\n", r.process.exec_path.c_str(),
+            r.trace.truncated ? "; INCOMPLETE, trace truncated" : "");
+  } else if (r.complete) {
     fprintf(out, "ended: exit status %" PRId64 "\n", r.process.exit_status);
   } else if (r.process.has_exit_record && r.process.exit_kind == format::ExitKind::kSignal) {
     fprintf(out, "ended: killed by signal %" PRId64 " (%s); INCOMPLETE%s\n", r.process.exit_status,

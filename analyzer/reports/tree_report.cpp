@@ -16,7 +16,7 @@ std::string basename_of(const std::string& path) {
 
 // How the process ended, in a word or two.
 std::string ending(const ProcessSummary& p) {
-  if (p.complete) return "yes";
+  if (p.complete) return p.process.execed ? "exec'd" : "yes";
   if (p.trace.truncated) return "truncated";
   if (p.process.has_exit_record) return exit_kind_name(p.process.exit_kind);
   return "no exit";

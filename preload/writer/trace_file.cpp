@@ -12,6 +12,7 @@
 #include <new>
 
 #include "../clock.h"
+#include "../fork_gate.h"
 #include "../options.h"
 #include "file_guard.h"
 
@@ -139,6 +140,7 @@ bool TraceFile::create(const Options& options, int pid, int ppid, const char* ex
   std::atomic_signal_fence(std::memory_order_release);
   memcpy(h->magic, format::kFileMagic, sizeof h->magic);  // last: a torn header is not valid
   header_ = h;
+  pid_ = pid;
   append_to_manifest(options.manifest_path, path_);
   install_file_guard();
   return true;
@@ -154,6 +156,7 @@ void TraceFile::abandon_after_fork() {
   header_ = nullptr;
   ring_ = nullptr;
   fd_ = -1;
+  pid_ = 0;
   next_seq_.store(1);
   seal_events_.store(0);
   free_events_.store(0);
@@ -220,6 +223,7 @@ ChunkHeader* TraceFile::acquire_chunk(uint32_t tid, uint64_t base_time, bool may
     // A given-up file is never drained again: waiting for a free chunk would stall the target.
     if (!may_wait || given_up()) return nullptr;
     futex_wake_all(seal_events_);  // make sure the drain is awake
+    ForkWindow window;              // this wait holds nothing a forked child would need
     futex_wait(free_events_, seen_frees, kWaitStepMs);
   }
   return nullptr;

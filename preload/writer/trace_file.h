@@ -27,6 +27,9 @@ class TraceFile {
   void abandon_after_fork();
 
   bool is_open() const { return header_ != nullptr; }
+  // The process the trace is of (0 when none is open). A vfork child runs on its parent's memory,
+  // this object included, and tells itself apart by its own getpid().
+  int pid() const { return pid_; }
   const char* path() const { return path_; }
   uint64_t start_monotonic_ns() const { return start_monotonic_ns_; }
   uint32_t chunk_size() const { return chunk_size_; }
@@ -78,6 +81,7 @@ class TraceFile {
 
   char path_[1100] = {};
   int fd_ = -1;
+  int pid_ = 0;
   uint8_t* map_ = nullptr;
   size_t map_size_ = 0;
   format::FileHeader* header_ = nullptr;

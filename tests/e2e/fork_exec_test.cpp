@@ -1,6 +1,8 @@
 // fork and exec (tests/programs/e2e_fork.c): a forked child gets its own complete trace, forking
 // while another thread allocates does not deadlock, and an exec'd image is traced into a new file
-// next to the one its pid already wrote, never over it.
+// next to the one its pid already wrote, never over it. The image before an exec ends its trace
+// with a kExec record naming the program, whichever exec form was used; an exec that fails is
+// voided (an empty kExec) and recording goes on.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -36,6 +38,14 @@ void expect_complete_start(const TraceContents& t, uint32_t pid, uint32_t ppid) 
   EXPECT_FALSE(t.truncated);
   EXPECT_EQ(t.lost_allocations, 0u);
   EXPECT_EQ(t.allocs_at_live_address, 0u) << t.path;
+}
+
+// The trace of an image that ended by exec'ing `program`, from its thread `tid`.
+void expect_exec(const TraceContents& t, const std::string& program, uint32_t tid) {
+  EXPECT_TRUE(t.exits.empty()) << t.path;  // exec is not an exit
+  ASSERT_EQ(t.execs.size(), 1u) << t.path;
+  EXPECT_EQ(t.execs[0].program, program);
+  EXPECT_EQ(t.execs[0].tid, tid);
 }
 
 void expect_exit(const TraceContents& t, int status) {
@@ -142,7 +152,7 @@ TEST_F(ForkExecTest, ForkThenExecTracesTheNewImageIntoItsOwnFile) {
   const TraceContents& after = by_name.at(stem + "-1.trace");
   expect_complete_start(before, child, r.pid);
   EXPECT_EQ(own_sizes(before), (SizeCounts{{4003, 1}}));
-  EXPECT_TRUE(before.exits.empty());  // exec is not an exit
+  expect_exec(before, E2E_FORK, child);
 
   expect_complete_start(after, child, r.pid);
   EXPECT_EQ(after.processes[0].argv, (std::vector<std::string>{E2E_FORK, "exec-child"}));
@@ -163,13 +173,91 @@ TEST_F(ForkExecTest, ExecInTheSamePidKeepsThePreExecTrace) {
 
   expect_complete_start(before, r.pid, before.header.ppid);
   EXPECT_EQ(own_sizes(before), (SizeCounts{{6001, 2}}));
-  EXPECT_TRUE(before.exits.empty());
+  expect_exec(before, E2E_FORK, r.pid);
   EXPECT_EQ(before.processes[0].argv, (std::vector<std::string>{E2E_FORK, "exec-self"}));
 
   expect_complete_start(after, r.pid, before.header.ppid);
   EXPECT_EQ(own_sizes(after), (SizeCounts{{5001, 4}}));
   EXPECT_EQ(after.processes[0].argv, (std::vector<std::string>{E2E_FORK, "exec-child"}));
   expect_exit(after, 0);
+}
+
+// The two traces of a run that exec'd itself in the same pid: before and after the exec.
+struct ExecPair {
+  TraceContents before, after;
+};
+ExecPair read_exec_pair(const RunResult& r) {
+  EXPECT_EQ(r.traces.size(), 2u);
+  if (r.traces.size() != 2) return {};
+  const std::string stem = "t." + std::to_string(r.pid);
+  EXPECT_EQ(file_name(r.traces[1]), stem + ".trace");
+  return {read_trace(r.traces[1]), read_trace(r.traces[0])};
+}
+
+class ExecFormTest : public ForkExecTest, public ::testing::WithParamInterface<const char*> {};
+
+// Every exec form ends the old image's trace with the program it ran, and the new image is
+// traced in full. The *p forms are given a bare name: the recorded program is the one on PATH.
+TEST_P(ExecFormTest, EndsTheOldImagesTraceWithTheProgramItRuns) {
+  const std::string form = GetParam();
+  RunOptions options;
+  const std::string dir = std::filesystem::path(E2E_FORK).parent_path().string();
+  options.env = {{"PATH", dir + ":/usr/bin:/bin"}};
+  const RunResult r = run({"exec-via", form}, options);
+  const ExecPair p = read_exec_pair(r);
+  expect_complete_start(p.before, r.pid, p.before.header.ppid);
+  EXPECT_EQ(own_sizes(p.before), (SizeCounts{{8001, 1}}));
+  // fexecve names the file through its descriptor's /proc link: the canonical path.
+  const std::string program =
+      form == "fexecve" ? std::filesystem::canonical(E2E_FORK).string() : std::string(E2E_FORK);
+  expect_exec(p.before, program, r.pid);
+
+  expect_complete_start(p.after, r.pid, p.before.header.ppid);
+  EXPECT_EQ(own_sizes(p.after), (SizeCounts{{5001, 4}}));
+  EXPECT_TRUE(p.after.execs.empty());
+  expect_exit(p.after, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllForms, ExecFormTest,
+                         ::testing::Values("execl", "execle", "execlp", "execv", "execvp",
+                                           "execvpe", "execve", "fexecve", "execveat"));
+
+// A failed exec leaves the process running: what it allocates afterwards is recorded, and its
+// trace ends by exit, with the attempt voided by an empty kExec.
+TEST_F(ForkExecTest, FailedExecIsVoidedAndRecordingGoesOn) {
+  const RunResult r = run({"exec-fails"});
+  ASSERT_EQ(r.traces.size(), 1u);
+  const TraceContents t = read_trace(r.traces[0]);
+  expect_complete_start(t, r.pid, t.header.ppid);
+  EXPECT_EQ(own_sizes(t), (SizeCounts{{7001, 3}, {7002, 2}}));
+  ASSERT_EQ(t.execs.size(), 2u);
+  EXPECT_EQ(t.execs[0].program, "/nonexistent/heapline-test-program");
+  EXPECT_EQ(t.execs[1].program, "");
+  expect_exit(t, 0);
+}
+
+// A vfork child runs on its parent's memory, recorder included, until it execs: its failed exec
+// and its _exit(127) are not its parent's, and the parent's trace shows neither.
+TEST_F(ForkExecTest, VforkChildsFailedExecAndExitStayOutOfItsParentsTrace) {
+  const RunResult r = run({"vfork-exec-fails"});
+  ASSERT_EQ(r.traces.size(), 1u);
+  const TraceContents t = read_trace(r.traces[0]);
+  EXPECT_EQ(own_sizes(t), (SizeCounts{{7003, 1}}));
+  EXPECT_TRUE(t.execs.empty());
+  expect_exit(t, 0);
+}
+
+// exec ends every other thread without warning: what they recorded, in chunks they still own,
+// is in the old image's trace all the same.
+TEST_F(ForkExecTest, ExecKeepsWhatOtherThreadsRecorded) {
+  const RunResult r = run({"exec-threads"});
+  const ExecPair p = read_exec_pair(r);
+  const EventCounts c = count_events(p.before, from_module(E2E_FORK));
+  EXPECT_EQ(c.sizes, (SizeCounts{{8003, 1000}, {6001, 1}}));
+  EXPECT_EQ(c.allocs_by_thread.size(), 2u);
+  expect_exec(p.before, E2E_FORK, r.pid);
+  EXPECT_EQ(own_sizes(p.after), (SizeCounts{{5001, 4}}));
+  expect_exit(p.after, 0);
 }
 
 }  // namespace

@@ -96,11 +96,18 @@ TEST_F(ProcessTreeTest, EveryProcessHasItsOwnCompleteTraceWithItsParentsPid) {
   EXPECT_EQ(leaves[1401]->header.ppid, root_pid);  // posix_spawn
   EXPECT_EQ(leaves[1501]->header.ppid, root_pid);  // vfork + exec
 
-  // fork + exec: the pid has two images, the forked copy (no allocation of its own; it ends in
-  // exec, without an exit record) and the exec'd leaf, each in its own file.
+  // fork + exec: the pid has two images, the forked copy (no allocation of its own; it ends by
+  // exec'ing rel_tree, its trace says so) and the exec'd leaf, each in its own file.
   const auto images = with_pid(leaves[1301]->header.pid);
   ASSERT_EQ(images.size(), 2u);
-  for (const TraceTally* image : images) EXPECT_EQ(image->header.ppid, root_pid);
+  for (const TraceTally* image : images) {
+    EXPECT_EQ(image->header.ppid, root_pid);
+    if (image != leaves[1301]) EXPECT_TRUE(image->ended_by_exec(REL_TREE)) << image->path;
+  }
+  EXPECT_TRUE(leaves[1301]->execs.empty());
+  // vfork + exec: the child ran on the root's memory until its exec; nothing of it, neither its
+  // exec nor anything else, went into the root's trace.
+  EXPECT_TRUE(root->execs.empty());
 
   // system(): the shell is the root's child, the command the shell's.
   const auto shells = with_pid(leaves[1601]->header.ppid);
@@ -131,6 +138,13 @@ TEST_F(ProcessTreeTest, ReportOnTheDirectorySummarizesTheTree) {
   const std::string root_pid = std::to_string(run_.pid);
   EXPECT_EQ(rows[0].substr(0, 8), std::string(8 - root_pid.size(), ' ') + root_pid) << rows[0];
   EXPECT_NE(rows[0].find("  yes        rel_tree  ("), std::string::npos) << rows[0];
+  // The forked copy that exec'd the 1301 leaf: complete, ended by exec.
+  const std::string execed = std::to_string(owner_of(1301)->header.pid) + ".trace)";
+  const auto execed_row = std::find_if(rows.begin(), rows.end(), [&](const std::string& row) {
+    return row.find(execed) != std::string::npos;
+  });
+  ASSERT_NE(execed_row, rows.end()) << r.out;
+  EXPECT_NE(execed_row->find("  exec'd       rel_tree  ("), std::string::npos) << *execed_row;
   std::vector<std::string> seen_pids;
   for (const std::string& row : rows) {
     std::istringstream in(row);
@@ -165,6 +179,30 @@ TEST_F(ProcessTreeTest, JsonReportHasEveryProcessAndTotals) {
   EXPECT_EQ(doc["totals"]["processes"], 10);
   EXPECT_EQ(doc["totals"]["allocations"], allocations);
   EXPECT_EQ(doc["totals"]["lost_allocations"], 0);
+  // Only the sh of system() ends by _exit; the image before fork + exec ends by exec, complete.
+  int execed = 0, incomplete = 0;
+  for (const auto& p : doc["processes"]) {
+    incomplete += !p["process"]["complete"].get<bool>();
+    if (p["process"]["exit_kind"] != "exec") continue;
+    ++execed;
+    EXPECT_TRUE(p["process"]["complete"].get<bool>());
+    EXPECT_EQ(p["process"]["exec_path"], REL_TREE);
+  }
+  EXPECT_EQ(execed, 1);
+  EXPECT_EQ(incomplete, 1);
+  EXPECT_EQ(doc["totals"]["incomplete"], 1);
+}
+
+// The single-process report of the image that exec'd names the program it became.
+TEST_F(ProcessTreeTest, ReportOfAnImageThatExecdSaysIntoWhat) {
+  const auto images = with_pid(owner_of(1301)->header.pid);
+  ASSERT_EQ(images.size(), 2u);
+  const TraceTally* before = images[0]->execs.empty() ? images[1] : images[0];
+  const RunResult r = e2e::run_untraced(HEAPLINE_CLI, {"report", before->path});
+  ASSERT_TRUE(r.exited(0)) << r.describe();
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_GE(lines.size(), 3u) << r.out;
+  EXPECT_EQ(lines[2], std::string("ended: exec'd into ") + REL_TREE);
 }
 
 TEST_F(ProcessTreeTest, ReportOnSeveralFilesAndOnOneFile) {

@@ -43,7 +43,9 @@ std::vector<TraceTally> expect_complete_traces(const TempDir& dir) {
       return o.header.pid == t.header.pid && o.header.start_realtime_ns > t.header.start_realtime_ns;
     });
     if (replaced_by_exec) {
+      // Its trace ends by exec (after any attempts that failed and were voided).
       EXPECT_TRUE(t.exits.empty());
+      EXPECT_TRUE(!t.execs.empty() && !t.execs.back().empty()) << t.exe;
       continue;
     }
     EXPECT_TRUE(t.ended_by_exit(0)) << t.exe;

@@ -50,6 +50,10 @@ class Tallier final : public analysis::RecordVisitor {
     out_.exits.push_back(r.kind);
     out_.exit_statuses.push_back(r.status);
   }
+  void on_exec(const analysis::ExecRecord& r) override {
+    ++out_.records;
+    out_.execs.emplace_back(r.program);
+  }
   void on_lost(const analysis::LostRecord& r) override {
     ++out_.records;
     out_.lost_allocations += r.allocations;
@@ -83,6 +87,10 @@ uint64_t TraceTally::frees_of(uint64_t size) const {
 
 bool TraceTally::ended_by_exit(int status) const {
   return exits.size() == 1 && exits[0] == format::ExitKind::kExit && exit_statuses[0] == status;
+}
+
+bool TraceTally::ended_by_exec(const std::string& program) const {
+  return exits.empty() && execs.size() == 1 && execs[0] == program;
 }
 
 TraceTally tally_trace(const std::string& path) {

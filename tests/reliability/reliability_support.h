@@ -38,11 +38,14 @@ struct TraceTally {
   uint32_t process_pid = 0, process_ppid = 0;
   std::vector<format::ExitKind> exits;
   std::vector<int64_t> exit_statuses;
+  std::vector<std::string> execs;  // kExec programs in order ("" = the exec before failed)
 
   // Allocations (and frees) of the given size, 0 when none.
   uint64_t allocs_of(uint64_t size) const;
   uint64_t frees_of(uint64_t size) const;
   bool ended_by_exit(int status) const;
+  // Ended by one successful exec of `program` (and no exit record).
+  bool ended_by_exec(const std::string& program) const;
 };
 
 // Replays the whole trace (throws analysis::TraceError when it is unreadable).

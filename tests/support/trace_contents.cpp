@@ -67,6 +67,10 @@ class ContentsBuilder final : public analysis::RecordVisitor {
     ++out_.records;
     out_.exits.push_back({r.kind, r.status, r.tid});
   }
+  void on_exec(const analysis::ExecRecord& r) override {
+    ++out_.records;
+    out_.execs.push_back({std::string(r.program), r.tid});
+  }
   void on_lost(const analysis::LostRecord& r) override {
     ++out_.records;
     out_.lost_allocations += r.allocations;

@@ -55,6 +55,11 @@ struct ExitInfo {
   uint32_t tid;
 };
 
+struct ExecInfo {
+  std::string program;  // empty: the exec before failed
+  uint32_t tid;
+};
+
 struct TraceContents {
   std::string path;
   format::FileHeader header{};
@@ -67,6 +72,7 @@ struct TraceContents {
   std::vector<ModuleInfo> modules;       // every module ever loaded, in load order
   std::vector<uint32_t> module_unloads;  // ids, in order
   std::vector<ExitInfo> exits;
+  std::vector<ExecInfo> execs;
   std::set<uint32_t> thread_ids;  // threads that wrote allocation or free records
   uint64_t frees = 0;
   uint64_t unmatched_frees = 0;         // frees of addresses no recorded allocation holds
