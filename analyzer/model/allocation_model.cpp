@@ -41,15 +41,9 @@ void AllocationModel::on_alloc(const AllocRecord& r) {
   ++summary_.allocations;
   estimated_allocations_ += weight;
   summary_.bytes_allocated += size;
-  // A block at an address we think is live means we missed its free (not recorded): drop it.
-  if (auto it = live_.find(r.address); it != live_.end()) {
-    StackStats& old = stats_for(it->second.stack_id);
-    capture_for_peak(old);
-    old.live_bytes -= it->second.size;
-    --old.live_blocks;
-    live_bytes_ -= it->second.size;
-    live_.erase(it);
-  }
+  // A block still live at this address was freed (the allocator never hands out a live block):
+  // its free comes later in this tick's merge, or was not recorded (tick_order.h).
+  if (release(r.address, /*implicit=*/true, /*temporary=*/false)) tick_order_.owe_free(r.time_ns, r.address);
   StackStats& s = stats_for(r.stack_id);
   capture_for_peak(s);
   ++s.allocations;
@@ -66,11 +60,12 @@ void AllocationModel::on_alloc(const AllocRecord& r) {
   }
   last_alloc_address_ = r.address;
   last_alloc_pending_ = true;
-  EarlyFrees::Free early{};
-  if (early_frees_.take(r.time_ns, r.address, r.tid, &early)) {
-    // Freed by another thread in the same tick, its free merged before it (early_frees.h).
+  TickOrder::Free early{};
+  if (tick_order_.take_early_free(r.time_ns, r.address, r.tid, &early)) {
+    // Freed by another thread in the same tick, its free merged before it (tick_order.h).
     --summary_.unmatched_frees;
-    release(r.address, early.implicit, /*temporary=*/false);
+    const bool implicit = early.api == AllocApi::kRealloc || early.api == AllocApi::kReallocArray;
+    release(r.address, implicit, /*temporary=*/false);
   }
 }
 
@@ -80,9 +75,10 @@ void AllocationModel::on_free(const FreeRecord& r) {
   if (!implicit) ++summary_.frees;
   const bool temporary = last_alloc_pending_ && last_alloc_address_ == r.address && !implicit;
   last_alloc_pending_ = false;
+  if (tick_order_.take_owed_free(r.time_ns, r.address)) return;  // its block ended already
   if (!release(r.address, implicit, temporary)) {
     ++summary_.unmatched_frees;
-    early_frees_.add(r.time_ns, {r.address, r.tid, implicit});
+    tick_order_.add_early_free(r.time_ns, {r.address, r.tid, r.api});
   }
 }
 

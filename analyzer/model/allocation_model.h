@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "early_frees.h"
+#include "tick_order.h"
 #include "model/module_table.h"
 #include "reader/records.h"
 
@@ -122,7 +122,7 @@ class AllocationModel : public RecordVisitor {
   ProcessFacts process_;
   ModuleTable modules_;
   std::unordered_map<uint64_t, LiveBlock> live_;
-  EarlyFrees early_frees_;
+  TickOrder tick_order_;
   uint64_t live_bytes_ = 0;
   uint64_t peak_epoch_ = 0;  // bumped whenever the peak rises
   std::vector<StackStats> stats_;

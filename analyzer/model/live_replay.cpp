@@ -16,22 +16,20 @@ void LiveReplay::emit(uint64_t time_ns, uint32_t stack_id, int64_t delta) {
 }
 
 void LiveReplay::on_alloc(const AllocRecord& r) {
-  // As in AllocationModel::on_alloc: a block already live at this address lost its free.
-  if (auto it = live_.find(r.address); it != live_.end()) {
-    emit(r.time_ns, it->second.stack_id, -static_cast<int64_t>(it->second.size));
-    live_.erase(it);
-  }
+  // As in AllocationModel::on_alloc: a block still live at this address was freed.
+  if (release(r.time_ns, r.address)) tick_order_.owe_free(r.time_ns, r.address);
   const uint64_t size = estimated_block_bytes(r.size, sample_bytes_);
   live_.emplace(r.address, LiveBlock{size, r.stack_id});
   emit(r.time_ns, r.stack_id, static_cast<int64_t>(size));
-  // Freed by another thread in the same tick, its free merged before it (early_frees.h).
-  if (EarlyFrees::Free early{}; early_frees_.take(r.time_ns, r.address, r.tid, &early))
+  // Freed by another thread in the same tick, its free merged before it (tick_order.h).
+  if (TickOrder::Free early{}; tick_order_.take_early_free(r.time_ns, r.address, r.tid, &early))
     release(r.time_ns, r.address);
 }
 
 void LiveReplay::on_free(const FreeRecord& r) {
+  if (tick_order_.take_owed_free(r.time_ns, r.address)) return;  // its block ended already
   if (!release(r.time_ns, r.address))  // allocated before recording started, or early
-    early_frees_.add(r.time_ns, {r.address, r.tid, false});
+    tick_order_.add_early_free(r.time_ns, {r.address, r.tid, r.api});
 }
 
 bool LiveReplay::release(uint64_t time_ns, uint64_t address) {

@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "early_frees.h"
+#include "tick_order.h"
 #include "reader/records.h"
 
 namespace heapline::analysis {
@@ -51,7 +51,7 @@ class LiveReplay : public RecordVisitor {
 
   uint64_t sample_bytes_;
   std::unordered_map<uint64_t, LiveBlock> live_;
-  EarlyFrees early_frees_;
+  TickOrder tick_order_;
   std::vector<LiveChangeListener*> listeners_;
 };
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "model/tick_order.h"
 #include "reader/trace_reader.h"
 
 namespace heapline::e2e {
@@ -26,19 +27,35 @@ class ContentsBuilder final : public analysis::RecordVisitor {
     out_.null_allocations += r.address == 0;
     const auto [it, inserted] = live_.try_emplace(r.address, out_.allocations.size());
     if (!inserted) {
+      // Its free may come later in this tick's merge (model/tick_order.h); if not, it is an
+      // ordering bug or a lost free, and stays counted.
       ++out_.allocs_at_live_address;
+      tick_order_.owe_free(r.time_ns, r.address);
       it->second = out_.allocations.size();
     }
     out_.allocations.push_back({r.time_ns, r.tid, r.api, r.size, r.address, r.stack_id, {}});
+    // Freed by another thread in the same tick, its free merged first (model/tick_order.h).
+    analysis::TickOrder::Free early{};
+    if (tick_order_.take_early_free(r.time_ns, r.address, r.tid, &early)) {
+      --out_.unmatched_frees;
+      out_.allocations.back().freed_by = early.api;
+      live_.erase(r.address);
+    }
   }
   void on_free(const analysis::FreeRecord& r) override {
     ++out_.records;
     ++out_.frees;
     out_.thread_ids.insert(r.tid);
     out_.null_frees += r.address == 0;
+    if (tick_order_.take_owed_free(r.time_ns, r.address)) {
+      --out_.allocs_at_live_address;  // the old block's free, merged after its successor
+      displaced_free(r);
+      return;
+    }
     const auto it = live_.find(r.address);
     if (it == live_.end()) {
       ++out_.unmatched_frees;
+      tick_order_.add_early_free(r.time_ns, {r.address, r.tid, r.api});
       return;
     }
     out_.allocations[it->second].freed_by = r.api;
@@ -82,6 +99,18 @@ class ContentsBuilder final : public analysis::RecordVisitor {
  private:
   TraceContents& out_;
   std::unordered_map<uint64_t, size_t> live_;  // address -> index in allocations
+  // The block a late free ends: the latest allocation at that address before the live one.
+  void displaced_free(const analysis::FreeRecord& r) {
+    const auto live = live_.find(r.address);
+    const size_t live_index = live == live_.end() ? SIZE_MAX : live->second;
+    for (size_t i = out_.allocations.size(); i-- > 0;) {
+      Allocation& a = out_.allocations[i];
+      if (a.address != r.address || a.freed_by || i == live_index) continue;
+      a.freed_by = r.api;
+      return;
+    }
+  }
+  analysis::TickOrder tick_order_;
 };
 
 }  // namespace
