@@ -17,12 +17,10 @@ void LiveReplay::emit(uint64_t time_ns, uint32_t stack_id, int64_t delta) {
 
 void LiveReplay::on_alloc(const AllocRecord& r) {
   // As in AllocationModel::on_alloc: a block already live at this address lost its free.
-  if (auto it = live_.find(r.address); it != live_.end()) {
-    emit(r.time_ns, it->second.stack_id, -static_cast<int64_t>(it->second.size));
-    live_.erase(it);
-  }
+  auto [block, inserted] = live_.try_emplace(r.address);
+  if (!inserted) emit(r.time_ns, block->stack_id, -static_cast<int64_t>(block->size));
   const uint64_t size = estimated_block_bytes(r.size, sample_bytes_);
-  live_.emplace(r.address, LiveBlock{size, r.stack_id});
+  *block = LiveBlock{size, r.stack_id};
   emit(r.time_ns, r.stack_id, static_cast<int64_t>(size));
   // Freed by another thread in the same tick, its free merged before it (early_frees.h).
   if (EarlyFrees::Free early{}; early_frees_.take(r.time_ns, r.address, r.tid, &early))
@@ -35,10 +33,8 @@ void LiveReplay::on_free(const FreeRecord& r) {
 }
 
 bool LiveReplay::release(uint64_t time_ns, uint64_t address) {
-  auto it = live_.find(address);
-  if (it == live_.end()) return false;
-  const LiveBlock block = it->second;
-  live_.erase(it);
+  LiveBlock block;
+  if (!live_.take(address, block)) return false;
   emit(time_ns, block.stack_id, -static_cast<int64_t>(block.size));
   return true;
 }

@@ -6,10 +6,10 @@
 #pragma once
 
 #include <cstdint>
-#include <unordered_map>
 #include <vector>
 
 #include "early_frees.h"
+#include "model/address_map.h"
 #include "reader/records.h"
 
 namespace heapline::analysis {
@@ -50,7 +50,7 @@ class LiveReplay : public RecordVisitor {
   bool release(uint64_t time_ns, uint64_t address);
 
   uint64_t sample_bytes_;
-  std::unordered_map<uint64_t, LiveBlock> live_;
+  AddressMap<LiveBlock> live_;
   EarlyFrees early_frees_;
   std::vector<LiveChangeListener*> listeners_;
 };

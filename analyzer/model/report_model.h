@@ -12,12 +12,6 @@
 
 namespace heapline::analysis {
 
-struct SourceLocation {
-  std::string function;
-  std::string file;
-  uint32_t line = 0;
-};
-
 struct LeakGroup {
   uint64_t bytes = 0;
   uint64_t blocks = 0;
