@@ -28,14 +28,18 @@ Report analyze_trace(const std::string& path, const AnalysisOptions& options) {
   TraceReader reader(path);
   AllocationModel model;
   model.read_all(reader);
+  Symbolizer symbolizer;
+  return build_report(reader.info(), model, symbolizer, options);
+}
 
+Report build_report(const TraceInfo& trace, const AllocationModel& model, Symbolizer& symbolizer,
+                    const AnalysisOptions& options) {
   Report report;
-  report.trace = reader.info();
+  report.trace = trace;
   report.summary = model.summary();
   report.process = model.process();
   report.complete = (report.process.exited || report.process.execed) && !report.trace.truncated;
 
-  Symbolizer symbolizer;
   StackSymbolizer stacks(model, symbolizer, options.site_rules);
   std::map<std::string, size_t> leak_index;
   std::map<std::tuple<std::string, uint32_t, std::string>, LineFigures> lines;
