@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Analysis speed: how fast `heapline report --json` reads a trace, against `heaptrack_print` on
 # heaptrack's recording of the same run. One larger workload (sqlite3, N inserts, default 200000)
-# is recorded once with each tool; then each analyzer runs 3 times, paired (heapline, heaptrack,
-# heapline, ...), and the median wall time of each gives events per second, where events are the
-# allocations plus frees of the run (the same workload for both, counted by heapline).
+# is recorded once with each tool; then each analyzer runs ROUNDS times (default 5), paired
+# (heapline, heaptrack, heapline, ...), and the median wall time and the median CPU time
+# (user + sys) of each give events per second, where events are the allocations plus frees of the
+# run (the same workload for both, counted by heapline). On a busy machine trust the CPU ratio:
+# wall time there is mostly waiting for a core.
 #
-#   bench/analysis_speed.sh [BUILD_DIR] [INSERTS]      # BUILD_DIR defaults to build
+#   bench/analysis_speed.sh [BUILD_DIR] [INSERTS] [ROUNDS]      # BUILD_DIR defaults to build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 inserts=${2:-200000}
+rounds=${3:-5}
 heapline=$build/bin/heapline
 for tool in "$heapline" heaptrack heaptrack_print sqlite3 jq; do
   command -v "$tool" >/dev/null || { echo "analysis_speed: $tool not found" >&2; exit 2; }
@@ -33,26 +36,28 @@ heaptrack -o "$work/ht" sqlite3 :memory: < "$work/script.sql" > /dev/null 2>"$wo
 trace=$(ls "$work"/hl.*.trace)
 events=$("$heapline" report --json "$trace" 2>/dev/null | jq '.summary.allocations + .summary.frees')
 
-seconds() {  # wall time of "$@" in seconds, output discarded
-  local start end
-  start=$(date +%s.%N)
-  "$@" > /dev/null 2>&1
-  end=$(date +%s.%N)
-  echo "$end - $start" | bc -l
+times_of() {  # "wall cpu" seconds of "$@", output discarded
+  local TIMEFORMAT='%R %U %S' t
+  t=$( { time "$@" > /dev/null 2>&1; } 2>&1 )
+  echo "$t" | awk '{ printf "%.3f %.3f\n", $1, $2 + $3 }'
 }
-median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-hl_times=() ht_times=()
-for _ in 1 2 3; do
-  hl_times+=("$(seconds "$heapline" report --json "$trace")")
-  ht_times+=("$(seconds heaptrack_print -f "$work/ht.zst")")
+hl_wall=() hl_cpu=() ht_wall=() ht_cpu=()
+for _ in $(seq "$rounds"); do
+  read -r w c < <(times_of "$heapline" report --json "$trace"); hl_wall+=("$w"); hl_cpu+=("$c")
+  read -r w c < <(times_of heaptrack_print -f "$work/ht.zst"); ht_wall+=("$w"); ht_cpu+=("$c")
 done
-hl=$(median3 "${hl_times[@]}")
-ht=$(median3 "${ht_times[@]}")
+hlw=$(median "${hl_wall[@]}") hlc=$(median "${hl_cpu[@]}")
+htw=$(median "${ht_wall[@]}") htc=$(median "${ht_cpu[@]}")
 
-printf 'workload: sqlite3, %d inserts: %d events (allocations + frees)\n' "$inserts" "$events"
+printf 'workload: sqlite3, %d inserts: %d events (allocations + frees); median of %d paired runs\n' \
+  "$inserts" "$events" "$rounds"
 printf 'trace sizes: heapline %s on disk, heaptrack %s\n' \
   "$(du -h "$trace" | cut -f1)" "$(du -h "$work/ht.zst" | cut -f1)"
-printf '%-26s %8.2f s  %12.0f events/s\n' "heapline report --json" "$hl" "$(echo "$events / $hl" | bc -l)"
-printf '%-26s %8.2f s  %12.0f events/s\n' "heaptrack_print" "$ht" "$(echo "$events / $ht" | bc -l)"
-printf 'heapline / heaptrack speed: %.2fx\n' "$(echo "$ht / $hl" | bc -l)"
+printf '%-24s wall %6.2f s %11.0f events/s   cpu %6.2f s %11.0f events/s\n' "heapline report --json" \
+  "$hlw" "$(echo "$events / $hlw" | bc -l)" "$hlc" "$(echo "$events / $hlc" | bc -l)"
+printf '%-24s wall %6.2f s %11.0f events/s   cpu %6.2f s %11.0f events/s\n' "heaptrack_print" \
+  "$htw" "$(echo "$events / $htw" | bc -l)" "$htc" "$(echo "$events / $htc" | bc -l)"
+printf 'heapline speed / heaptrack_print speed: %.2fx by wall time, %.2fx by CPU time\n' \
+  "$(echo "$htw / $hlw" | bc -l)" "$(echo "$htc / $hlc" | bc -l)"

@@ -20,11 +20,18 @@ int leaks_command(const LeaksOptions& options) {
   try {
     AnalysisOptions analysis;
     analysis.site_rules.skip_patterns = options.skip;
-    const Report report = analyze_trace(options.trace, analysis);
+    // One model pass and one symbolizer serve both the leaks and the growth suspects; only
+    // the growth replay reads the trace a second time.
+    TraceReader reader(options.trace);
+    AllocationModel model;
+    model.read_all(reader);
+    Symbolizer symbolizer;
+    const Report report = build_report(reader.info(), model, symbolizer, analysis);
     TimelineOptions growth;
     growth.site_rules = analysis.site_rules;
     growth.timeline = false;
-    const std::vector<GrowingSite> growing = analyze_timeline(options.trace, growth).growing;
+    const std::vector<GrowingSite> growing =
+        analyze_timeline(reader, model, symbolizer, growth).growing;
     if (options.json) {
       nlohmann::ordered_json out = report_to_json(report);
       out.erase("lines");

@@ -14,8 +14,8 @@ void AllocationModel::read_all(TraceReader& reader) {
   finish();
 }
 
-StackStats& AllocationModel::stats_for(uint32_t stack_id) {
-  if (stack_id >= stats_.size()) stats_.resize(stack_id + 1);
+StackStats& AllocationModel::grow_stats(uint32_t stack_id) {
+  stats_.resize(stack_id + 1);
   return stats_[stack_id];
 }
 
@@ -41,9 +41,19 @@ void AllocationModel::on_alloc(const AllocRecord& r) {
   ++summary_.allocations;
   estimated_allocations_ += weight;
   summary_.bytes_allocated += size;
-  // A block still live at this address was freed (the allocator never hands out a live block):
-  // its free comes later in this tick's merge, or was not recorded (tick_order.h).
-  if (release(r.address, /*implicit=*/true, /*temporary=*/false)) tick_order_.owe_free(r.time_ns, r.address);
+  // One lookup: the new block takes the slot. A block still live there was freed (the allocator
+  // never hands out a live block): its free comes later in this tick's merge, or was not
+  // recorded (tick_order.h).
+  auto [block, inserted] = live_.try_emplace(r.address);
+  if (!inserted) {
+    StackStats& old = stats_for(block->stack_id);
+    capture_for_peak(old);
+    old.live_bytes -= block->size;
+    --old.live_blocks;
+    live_bytes_ -= block->size;
+    tick_order_.owe_free(r.time_ns, r.address);
+  }
+  *block = LiveBlock{size, r.stack_id, static_cast<float>(weight)};
   StackStats& s = stats_for(r.stack_id);
   capture_for_peak(s);
   ++s.allocations;
@@ -51,7 +61,6 @@ void AllocationModel::on_alloc(const AllocRecord& r) {
   s.bytes_allocated += size;
   s.live_bytes += size;
   ++s.live_blocks;
-  live_.emplace(r.address, LiveBlock{size, r.stack_id, static_cast<float>(weight)});
   live_bytes_ += size;
   if (live_bytes_ > summary_.peak_bytes) {
     summary_.peak_bytes = live_bytes_;
@@ -83,19 +92,18 @@ void AllocationModel::on_free(const FreeRecord& r) {
 }
 
 bool AllocationModel::release(uint64_t address, bool implicit, bool temporary) {
-  auto it = live_.find(address);
-  if (it == live_.end()) return false;
-  StackStats& s = stats_for(it->second.stack_id);
+  LiveBlock block;
+  if (!live_.take(address, block)) return false;
+  StackStats& s = stats_for(block.stack_id);
   capture_for_peak(s);
-  s.live_bytes -= it->second.size;
+  s.live_bytes -= block.size;
   --s.live_blocks;
   if (temporary) {
     ++s.temporary;
     ++summary_.temporary_allocations;
   }
-  live_bytes_ -= it->second.size;
-  if (!implicit) estimated_frees_ += it->second.weight;
-  live_.erase(it);
+  live_bytes_ -= block.size;
+  if (!implicit) estimated_frees_ += block.weight;
   return true;
 }
 
@@ -166,11 +174,11 @@ void AllocationModel::finish() {
     summary_.frees = static_cast<uint64_t>(std::llround(estimated_frees_));
     for (StackStats& s : stats_) s.allocations = static_cast<uint64_t>(std::llround(s.estimated_allocations));
     double leaked_variance = 0, leaked_blocks = 0;
-    for (const auto& [address, block] : live_) {
+    live_.for_each([&](uint64_t, const LiveBlock& block) {
       const double estimate = static_cast<double>(block.size);
       leaked_variance += estimate * estimate * (1 - 1 / block.weight);
       leaked_blocks += block.weight;
-    }
+    });
     summary_.leaked_blocks = static_cast<uint64_t>(std::llround(leaked_blocks));
     summary_.bytes_allocated_stderr = std::sqrt(bytes_allocated_variance_);
     summary_.leaked_bytes_stderr = std::sqrt(leaked_variance);

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "model/address_map.h"
 #include "tick_order.h"
 #include "model/module_table.h"
 #include "reader/records.h"
@@ -110,7 +111,10 @@ class AllocationModel : public RecordVisitor {
     uint32_t stack_id;
     float weight;     // allocations it stands for: 1, or 1/p in sampling mode
   };
-  StackStats& stats_for(uint32_t stack_id);
+  StackStats& stats_for(uint32_t stack_id) {
+    return stack_id < stats_.size() ? stats_[stack_id] : grow_stats(stack_id);
+  }
+  StackStats& grow_stats(uint32_t stack_id);
   void capture_for_peak(StackStats& s) const;
   // Ends the live block at `address`; false if there is none.
   bool release(uint64_t address, bool implicit, bool temporary);
@@ -121,7 +125,7 @@ class AllocationModel : public RecordVisitor {
   Summary summary_;
   ProcessFacts process_;
   ModuleTable modules_;
-  std::unordered_map<uint64_t, LiveBlock> live_;
+  AddressMap<LiveBlock> live_;
   TickOrder tick_order_;
   uint64_t live_bytes_ = 0;
   uint64_t peak_epoch_ = 0;  // bumped whenever the peak rises

@@ -17,9 +17,13 @@ void LiveReplay::emit(uint64_t time_ns, uint32_t stack_id, int64_t delta) {
 
 void LiveReplay::on_alloc(const AllocRecord& r) {
   // As in AllocationModel::on_alloc: a block still live at this address was freed.
-  if (release(r.time_ns, r.address)) tick_order_.owe_free(r.time_ns, r.address);
+  auto [block, inserted] = live_.try_emplace(r.address);
+  if (!inserted) {
+    emit(r.time_ns, block->stack_id, -static_cast<int64_t>(block->size));
+    tick_order_.owe_free(r.time_ns, r.address);
+  }
   const uint64_t size = estimated_block_bytes(r.size, sample_bytes_);
-  live_.emplace(r.address, LiveBlock{size, r.stack_id});
+  *block = LiveBlock{size, r.stack_id};
   emit(r.time_ns, r.stack_id, static_cast<int64_t>(size));
   // Freed by another thread in the same tick, its free merged before it (tick_order.h).
   if (TickOrder::Free early{}; tick_order_.take_early_free(r.time_ns, r.address, r.tid, &early))
@@ -33,10 +37,8 @@ void LiveReplay::on_free(const FreeRecord& r) {
 }
 
 bool LiveReplay::release(uint64_t time_ns, uint64_t address) {
-  auto it = live_.find(address);
-  if (it == live_.end()) return false;
-  const LiveBlock block = it->second;
-  live_.erase(it);
+  LiveBlock block;
+  if (!live_.take(address, block)) return false;
   emit(time_ns, block.stack_id, -static_cast<int64_t>(block.size));
   return true;
 }

@@ -6,9 +6,9 @@
 #pragma once
 
 #include <cstdint>
-#include <unordered_map>
 #include <vector>
 
+#include "model/address_map.h"
 #include "tick_order.h"
 #include "reader/records.h"
 
@@ -50,7 +50,7 @@ class LiveReplay : public RecordVisitor {
   bool release(uint64_t time_ns, uint64_t address);
 
   uint64_t sample_bytes_;
-  std::unordered_map<uint64_t, LiveBlock> live_;
+  AddressMap<LiveBlock> live_;
   TickOrder tick_order_;
   std::vector<LiveChangeListener*> listeners_;
 };

@@ -7,8 +7,6 @@
 namespace heapline::analysis {
 namespace {
 
-SourceLocation location_of(const ResolvedFrame& f) { return {f.function, f.file, f.line}; }
-
 // Stacks with the same frames (function, file, line) are one group, whatever their ids: the
 // recorder may give a stack two ids, and different return addresses can map to the same lines.
 std::string stack_key(const std::vector<ResolvedFrame>& frames) {
@@ -30,14 +28,18 @@ Report analyze_trace(const std::string& path, const AnalysisOptions& options) {
   TraceReader reader(path);
   AllocationModel model;
   model.read_all(reader);
+  Symbolizer symbolizer;
+  return build_report(reader.info(), model, symbolizer, options);
+}
 
+Report build_report(const TraceInfo& trace, const AllocationModel& model, Symbolizer& symbolizer,
+                    const AnalysisOptions& options) {
   Report report;
-  report.trace = reader.info();
+  report.trace = trace;
   report.summary = model.summary();
   report.process = model.process();
   report.complete = (report.process.exited || report.process.execed) && !report.trace.truncated;
 
-  Symbolizer symbolizer;
   StackSymbolizer stacks(model, symbolizer, options.site_rules);
   std::map<std::string, size_t> leak_index;
   std::map<std::tuple<std::string, uint32_t, std::string>, LineFigures> lines;
@@ -45,10 +47,7 @@ Report analyze_trace(const std::string& path, const AnalysisOptions& options) {
   for (uint32_t id = 0; id < stats.size(); ++id) {
     const StackStats& s = stats[id];
     if (s.allocations == 0) continue;
-    const std::vector<ResolvedFrame>& frames = stacks.frames(id);
-    SourceLocation site;
-    if (!frames.empty()) site = location_of(frames[stacks.site_index(id)]);
-    else site.function = "<unknown stack>";
+    const SourceLocation site = stacks.site(id);
 
     LineFigures& line = lines[{site.file, site.line, site.function}];
     line.where = site;
@@ -60,6 +59,8 @@ Report analyze_trace(const std::string& path, const AnalysisOptions& options) {
     line.temporary += s.temporary;
 
     if (s.live_blocks == 0) continue;
+    // Whole stacks only for the leaks, which show them.
+    const std::vector<ResolvedFrame>& frames = stacks.frames(id);
     const std::string key = stack_key(frames);
     auto [it, inserted] = leak_index.try_emplace(key, report.leaks.size());
     if (inserted) report.leaks.push_back({0, 0, site, frames});

@@ -12,12 +12,6 @@
 
 namespace heapline::analysis {
 
-struct SourceLocation {
-  std::string function;
-  std::string file;
-  uint32_t line = 0;
-};
-
 struct LeakGroup {
   uint64_t bytes = 0;
   uint64_t blocks = 0;
@@ -51,5 +45,10 @@ struct AnalysisOptions {
   SiteRules site_rules;
 };
 Report analyze_trace(const std::string& path, const AnalysisOptions& options);
+// The same from a model already read, so that a command needing more than the Report (`leaks`:
+// growth too) reads the trace and opens debug info once. The report's warnings are the
+// symbolizer's so far.
+Report build_report(const TraceInfo& trace, const AllocationModel& model, Symbolizer& symbolizer,
+                    const AnalysisOptions& options);
 
 }  // namespace heapline::analysis

@@ -12,14 +12,7 @@ SiteIndex index_sites(const AllocationModel& model, StackSymbolizer& stacks) {
   std::map<std::tuple<std::string, uint32_t, std::string>, uint32_t> by_key;
   for (uint32_t id = 0; id < stats.size(); ++id) {
     if (stats[id].allocations == 0) continue;
-    const std::vector<ResolvedFrame>& frames = stacks.frames(id);
-    SourceLocation site;
-    if (frames.empty()) {
-      site.function = "<unknown stack>";
-    } else {
-      const ResolvedFrame& f = frames[stacks.site_index(id)];
-      site = {f.function, f.file, f.line};
-    }
+    SourceLocation site = stacks.site(id);
     auto [it, inserted] = by_key.try_emplace({site.file, site.line, site.function},
                                              static_cast<uint32_t>(index.sites.size()));
     if (inserted) index.sites.push_back(std::move(site));

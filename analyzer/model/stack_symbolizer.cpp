@@ -13,13 +13,43 @@ std::string basename_of(const std::string& path) {
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
+bool is_runtime_module_path(const std::string& path) {
+  const std::string module = basename_of(path);
+  static const char* const kRuntimeModules[] = {"libc.so", "libstdc++.so", "libgcc_s.so",
+                                                "ld-linux", "libheapline_preload.so",
+                                                "libjemalloc.so", "libtcmalloc", "libm.so"};
+  for (const char* r : kRuntimeModules)
+    if (starts_with(module, r)) return true;
+  return false;
+}
+
+// What a frame outside every known module is called.
+std::string unknown_frame_name(uint64_t pc) {
+  char name[32];
+  snprintf(name, sizeof name, "0x%" PRIx64, pc);
+  return name;
+}
+
 }  // namespace
 
 StackSymbolizer::StackSymbolizer(const AllocationModel& model, Symbolizer& symbolizer,
                                  const SiteRules& rules)
     : model_(model), symbolizer_(symbolizer) {
   for (const std::string& p : rules.skip_patterns) user_skip_.emplace_back(p);
-  for (const ModuleInfo& m : model.modules().modules()) module_basenames_.push_back(basename_of(m.path));
+  for (const ModuleInfo& m : model.modules().modules())
+    runtime_module_.push_back(is_runtime_module_path(m.path));
+  handles_.assign(runtime_module_.size(), SIZE_MAX);
+}
+
+const std::vector<SourceFrame>& StackSymbolizer::symbolize(const ModuleAddress& ma) {
+  Symbolizer::ModuleHandle& handle = handles_[ma.module];
+  if (handle == SIZE_MAX) {
+    const ModuleInfo& m = model_.modules().modules()[ma.module];
+    handle = symbolizer_.module_handle({m.path, m.build_id_hex});
+  }
+  // Return addresses point after the call; the call itself is one byte earlier. The first
+  // frame is a return address too (the recorder's own frames were dropped).
+  return symbolizer_.symbolize(handle, ma.elf_vaddr > 0 ? ma.elf_vaddr - 1 : 0);
 }
 
 const std::vector<ResolvedFrame>& StackSymbolizer::frames(uint32_t stack_id) {
@@ -34,35 +64,29 @@ const std::vector<ResolvedFrame>& StackSymbolizer::frames(uint32_t stack_id) {
     const ModuleAddress& ma = trace.frames[i];
     const uint64_t pc = trace.addresses[i];
     if (ma.module == UINT32_MAX) {
-      char name[32];
-      snprintf(name, sizeof name, "0x%" PRIx64, pc);
-      out.push_back({name, "", 0, "", pc, false});
+      out.push_back({unknown_frame_name(pc), "", 0, "", pc, false});
       continue;
     }
-    const ModuleInfo& m = modules[ma.module];
-    // Return addresses point after the call; the call itself is one byte earlier. The first
-    // frame is a return address too (the recorder's own frames were dropped).
-    const uint64_t lookup = ma.elf_vaddr > 0 ? ma.elf_vaddr - 1 : 0;
-    for (const SourceFrame& sf : symbolizer_.symbolize({m.path, m.build_id_hex}, lookup))
-      out.push_back({sf.function, sf.file, sf.line, m.path, pc, sf.inlined});
+    const std::string& path = modules[ma.module].path;
+    for (const SourceFrame& sf : symbolize(ma))
+      out.push_back({sf.function, sf.file, sf.line, path, pc, sf.inlined});
   }
   return out;
 }
 
-bool StackSymbolizer::is_runtime_frame(const ResolvedFrame& f) const {
-  const std::string module = basename_of(f.module);
-  static const char* const kRuntimeModules[] = {"libc.so", "libstdc++.so", "libgcc_s.so",
-                                                "ld-linux", "libheapline_preload.so",
-                                                "libjemalloc.so", "libtcmalloc", "libm.so"};
-  for (const char* r : kRuntimeModules)
-    if (starts_with(module, r)) return true;
+bool StackSymbolizer::is_runtime_source(const std::string& function,
+                                        const std::string& file) const {
   // Standard-library headers inlined into the program (vector, new_allocator.h, ...).
-  if (starts_with(f.file, "/usr/include/") || f.file.find("/c++/") != std::string::npos ||
-      f.file.find("/bits/") != std::string::npos)
+  if (starts_with(file, "/usr/include/") || file.find("/c++/") != std::string::npos ||
+      file.find("/bits/") != std::string::npos)
     return true;
   for (const std::regex& re : user_skip_)
-    if (std::regex_search(f.function, re) || std::regex_search(f.file, re)) return true;
+    if (std::regex_search(function, re) || std::regex_search(file, re)) return true;
   return false;
+}
+
+bool StackSymbolizer::is_runtime_frame(const ResolvedFrame& f) const {
+  return is_runtime_module_path(f.module) || is_runtime_source(f.function, f.file);
 }
 
 size_t StackSymbolizer::site_index(uint32_t stack_id) {
@@ -70,6 +94,31 @@ size_t StackSymbolizer::site_index(uint32_t stack_id) {
   for (size_t i = 0; i < f.size(); ++i)
     if (!is_runtime_frame(f[i])) return i;
   return 0;
+}
+
+SourceLocation StackSymbolizer::site(uint32_t stack_id) {
+  const auto& stacks = model_.stacks();
+  if (stack_id >= stacks.size() || stacks[stack_id].frames.empty())
+    return {"<unknown stack>", "", 0};
+  const StackTrace& trace = stacks[stack_id];
+  // Same walk as site_index() over frames(): the first source frame that is not runtime code.
+  // A frame of a runtime module is runtime whatever its source lines, so it is not symbolized.
+  for (size_t i = 0; i < trace.frames.size(); ++i) {
+    const ModuleAddress& ma = trace.frames[i];
+    if (ma.module == UINT32_MAX) {
+      std::string name = unknown_frame_name(trace.addresses[i]);
+      if (!is_runtime_source(name, "")) return {std::move(name), "", 0};
+      continue;
+    }
+    if (runtime_module_[ma.module]) continue;
+    for (const SourceFrame& sf : symbolize(ma))
+      if (!is_runtime_source(sf.function, sf.file)) return {sf.function, sf.file, sf.line};
+  }
+  // Every frame is runtime code: the innermost one, as site_index() does.
+  const ModuleAddress& first = trace.frames.front();
+  if (first.module == UINT32_MAX) return {unknown_frame_name(trace.addresses.front()), "", 0};
+  const SourceFrame& sf = symbolize(first).front();
+  return {sf.function, sf.file, sf.line};
 }
 
 }  // namespace heapline::analysis

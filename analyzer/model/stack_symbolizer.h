@@ -25,6 +25,12 @@ struct ResolvedFrame {
   bool inlined = false;
 };
 
+struct SourceLocation {
+  std::string function;
+  std::string file;
+  uint32_t line = 0;
+};
+
 struct SiteRules {
   std::vector<std::string> skip_patterns;  // user's extra patterns (ECMAScript regex)
 };
@@ -37,15 +43,25 @@ class StackSymbolizer {
   const std::vector<ResolvedFrame>& frames(uint32_t stack_id);
   // Index into frames(stack_id) of the allocation site (0 when every frame would be skipped).
   size_t site_index(uint32_t stack_id);
+  // The allocation site alone: frames(stack_id)[site_index(stack_id)] as a location, or
+  // "<unknown stack>" for a stack without frames. Cheaper than both: it symbolizes frames only
+  // up to the site, skips frames of runtime modules unsymbolized (they can never be the site),
+  // and keeps nothing per stack, so a report over many distinct stacks symbolizes only the
+  // frames it shows and never opens the debug info of a library no site lies in.
+  SourceLocation site(uint32_t stack_id);
 
  private:
+  bool is_runtime_source(const std::string& function, const std::string& file) const;
   bool is_runtime_frame(const ResolvedFrame& f) const;
+  // The source frames of a frame in a known module (ma.module != UINT32_MAX).
+  const std::vector<SourceFrame>& symbolize(const ModuleAddress& ma);
 
   const AllocationModel& model_;
   Symbolizer& symbolizer_;
   std::vector<std::regex> user_skip_;
   std::unordered_map<uint32_t, std::vector<ResolvedFrame>> cache_;
-  std::vector<std::string> module_basenames_;
+  std::vector<char> runtime_module_;               // by model module index
+  std::vector<Symbolizer::ModuleHandle> handles_;  // by model module index; SIZE_MAX = not yet
 };
 
 }  // namespace heapline::analysis

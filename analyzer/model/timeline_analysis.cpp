@@ -41,6 +41,12 @@ TimelineAnalysis analyze_timeline(const std::string& path, const TimelineOptions
   TraceReader reader(path);
   AllocationModel model;
   model.read_all(reader);
+  Symbolizer symbolizer;
+  return analyze_timeline(reader, model, symbolizer, options);
+}
+
+TimelineAnalysis analyze_timeline(TraceReader& reader, const AllocationModel& model,
+                                  Symbolizer& symbolizer, const TimelineOptions& options) {
   const uint64_t sample_bytes = reader.info().header.sample_bytes;
 
   TimelineAnalysis out;
@@ -48,7 +54,6 @@ TimelineAnalysis analyze_timeline(const std::string& path, const TimelineOptions
   out.summary = model.summary();
   out.process = model.process();
 
-  Symbolizer symbolizer;
   StackSymbolizer stacks(model, symbolizer, options.site_rules);
   const SiteIndex sites = index_sites(model, stacks);
 

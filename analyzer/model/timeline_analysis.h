@@ -35,5 +35,9 @@ struct TimelineAnalysis {
 
 // Throws TraceError on unreadable input.
 TimelineAnalysis analyze_timeline(const std::string& path, const TimelineOptions& options);
+// The same with the model's pass already done over `reader` (read_all): only the replay reads
+// the trace again. Warnings are the symbolizer's so far.
+TimelineAnalysis analyze_timeline(TraceReader& reader, const AllocationModel& model,
+                                  Symbolizer& symbolizer, const TimelineOptions& options);
 
 }  // namespace heapline::analysis

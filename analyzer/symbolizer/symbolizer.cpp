@@ -39,7 +39,23 @@ Symbolizer::~Symbolizer() = default;
 
 const std::vector<SourceFrame>& Symbolizer::symbolize(const ModuleIdentity& module,
                                                       uint64_t elf_vaddr) {
+  return symbolize(module_entry(module), elf_vaddr);
+}
+
+Symbolizer::ModuleHandle Symbolizer::module_handle(const ModuleIdentity& module) {
   ModuleEntry& entry = module_entry(module);
+  if (entry.handle == SIZE_MAX) {
+    entry.handle = handles_.size();
+    handles_.push_back(&entry);
+  }
+  return entry.handle;
+}
+
+const std::vector<SourceFrame>& Symbolizer::symbolize(ModuleHandle module, uint64_t elf_vaddr) {
+  return symbolize(*handles_.at(module), elf_vaddr);
+}
+
+const std::vector<SourceFrame>& Symbolizer::symbolize(ModuleEntry& entry, uint64_t elf_vaddr) {
   auto found = entry.frames_by_address.find(elf_vaddr);
   if (found != entry.frames_by_address.end()) return found->second;
   // Resolve before inserting: if resolve() throws, no empty vector is left in the cache.

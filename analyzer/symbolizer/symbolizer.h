@@ -56,6 +56,13 @@ class Symbolizer {
   // The reference stays valid for the Symbolizer's lifetime.
   const std::vector<SourceFrame>& symbolize(const ModuleIdentity& module, uint64_t elf_vaddr);
 
+  // The same through a handle: a caller that symbolizes many addresses of one module asks for its
+  // handle once (the module is opened then) and skips building and hashing the identity's key on
+  // every address, which cost more than the cached lookup itself on deep stacks.
+  using ModuleHandle = size_t;
+  ModuleHandle module_handle(const ModuleIdentity& module);
+  const std::vector<SourceFrame>& symbolize(ModuleHandle module, uint64_t elf_vaddr);
+
   // Non-fatal problems met so far (module missing on disk, build-id mismatch, no debug info), one
   // line each, deduplicated, for the report to show.
   const std::vector<std::string>& warnings() const { return warnings_; }
@@ -74,14 +81,17 @@ class Symbolizer {
     std::unique_ptr<ModuleDebugInfo> debug_info;
     std::string basename;
     std::unordered_map<uint64_t, std::vector<SourceFrame>> frames_by_address;
+    ModuleHandle handle = SIZE_MAX;  // its index in handles_, once module_handle() gave one
   };
 
   ModuleEntry& module_entry(const ModuleIdentity& module);
+  const std::vector<SourceFrame>& symbolize(ModuleEntry& entry, uint64_t elf_vaddr);
   std::vector<SourceFrame> resolve(const ModuleEntry& entry, uint64_t elf_vaddr) const;
   void warn(std::string message);
 
   SymbolizerOptions options_;
   std::unordered_map<std::string, ModuleEntry> modules_;  // key: path + '\0' + build_id
+  std::vector<ModuleEntry*> handles_;  // ModuleHandle -> entry (nodes of modules_ never move)
   std::vector<std::string> warnings_;
   std::unordered_set<std::string> warned_;
   Stats stats_;

@@ -1,0 +1,180 @@
+// The map from a live block's address to what the model knows about it: the analyzer's hottest
+// data structure, with one lookup per allocation and one per free (millions per second).
+//
+// Open addressing with linear probing in one flat array, and deletion by backward shift, so no
+// tombstones: a table churned by alloc/free pairs for hours probes as short as a fresh one.
+//
+// Where a key lands: a big table (a million live blocks is 24 MiB of slots) misses the caches
+// and the TLB on nearly every random probe, and that latency, not instructions, was most of the
+// analysis time of a python3 trace. So the home slot keeps the heap's locality: the 4 KiB page
+// of an address picks a pseudo-random run of the table (Fibonacci hashing of the page number)
+// and the offset in the page picks the slot in that run, so blocks allocated and freed close
+// together in memory (as malloc hands them out) sit close together in the table. That placement
+// clusters when pages are dense with live blocks (8-byte blocks of jemalloc, say) and their runs
+// overlap; so a key that would land more than kMaxLocalProbe slots past its home switches the
+// table, at that size, to plain Fibonacci hashing of the whole address, which spreads any key
+// set. Each doubling tries locality again. Small tables (they fit in the caches) always scatter.
+// Measured against std::unordered_map (one allocation per block), abseil's flat_hash_map
+// (tombstones), and scatter-only hashing in README "Analysis speed".
+//
+// Memory: (8 + sizeof(Value)) bytes per slot; at most 3/4 of the slots are used before the table
+// doubles, so 4/3 to 8/3 slots per live block. It grows with the most blocks live at once, never
+// with the number of events.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+namespace heapline::analysis {
+
+template <typename Value>
+class AddressMap {
+  static_assert(std::is_trivially_copyable_v<Value> && std::is_default_constructible_v<Value>,
+                "slots are moved with plain copies during backward shift and growth");
+
+ public:
+  size_t size() const { return size_ + (has_zero_ ? 1 : 0); }
+  size_t capacity() const { return mask_ + 1; }
+
+  // The value at `address`, inserted (value-initialized) when absent; second: whether inserted.
+  // The pointer is valid until the next insertion or erasure.
+  std::pair<Value*, bool> try_emplace(uint64_t address) {
+    if (address == 0) {  // 0 marks an empty slot, so its key lives beside the table
+      const bool inserted = !has_zero_;
+      if (inserted) zero_value_ = Value{};
+      has_zero_ = true;
+      return {&zero_value_, inserted};
+    }
+    if ((size_ + 1) * 4 > capacity() * 3) rehash(capacity() < 64 ? 64 : capacity() * 2);
+    const size_t start = home(address);
+    for (size_t i = start;; i = (i + 1) & mask_) {
+      Slot& s = slots_[i];
+      if (s.key == address) return {&s.value, false};
+      if (s.key == 0) {
+        if (!scatter_ && ((i - start) & mask_) > kMaxLocalProbe) {
+          scatter_ = true;
+          rehash(capacity());
+          return try_emplace(address);
+        }
+        s.key = address;
+        s.value = Value{};
+        ++size_;
+        return {&s.value, true};
+      }
+    }
+  }
+
+  // The value at `address`, or null.
+  Value* find(uint64_t address) {
+    if (address == 0) return has_zero_ ? &zero_value_ : nullptr;
+    if (size_ == 0) return nullptr;
+    for (size_t i = home(address);; i = (i + 1) & mask_) {
+      Slot& s = slots_[i];
+      if (s.key == address) return &s.value;
+      if (s.key == 0) return nullptr;
+    }
+  }
+
+  // Removes `address`, copying its value to `out`; false (and `out` untouched) when absent.
+  bool take(uint64_t address, Value& out) {
+    if (address == 0) {
+      if (!has_zero_) return false;
+      out = zero_value_;
+      has_zero_ = false;
+      return true;
+    }
+    if (size_ == 0) return false;
+    size_t i = home(address);
+    for (;; i = (i + 1) & mask_) {
+      if (slots_[i].key == address) break;
+      if (slots_[i].key == 0) return false;
+    }
+    out = slots_[i].value;
+    // Backward shift: pull later members of the probe run into the hole whenever the hole lies
+    // on their way from their home slot, so every remaining key stays reachable without a
+    // tombstone.
+    for (size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
+      const uint64_t key = slots_[j].key;
+      if (key == 0) break;
+      const size_t h = home(key);
+      // Distance travelled from home to j, and from home to the hole i (cyclic).
+      if (((j - h) & mask_) >= ((j - i) & mask_)) {
+        slots_[i] = slots_[j];
+        i = j;
+      }
+    }
+    slots_[i].key = 0;
+    --size_;
+    return true;
+  }
+
+  // Whether the table now spreads keys by their whole address (see the header comment).
+  bool scattered() const { return scatter_; }
+
+  // Calls f(address, value) for every entry, in no particular order.
+  template <typename F>
+  void for_each(F&& f) const {
+    if (has_zero_) f(uint64_t{0}, zero_value_);
+    for (size_t i = 0; size_ != 0 && i <= mask_; ++i)
+      if (slots_[i].key != 0) f(slots_[i].key, slots_[i].value);
+  }
+
+ private:
+  struct Slot {
+    uint64_t key;  // 0 = empty
+    Value value;
+  };
+
+  static constexpr size_t kMaxLocalProbe = 256;        // slots: a 6 KiB scan at most
+  static constexpr size_t kMinLocalCapacity = 1u << 14;  // below, the table fits in L2
+
+  size_t home(uint64_t key) const {
+    if (scatter_) return static_cast<size_t>((key * kGolden) >> shift_);
+    const size_t run = static_cast<size_t>(((key >> 12) * kGolden) >> shift_);
+    return (run + static_cast<size_t>((key >> 4) & 255)) & mask_;
+  }
+
+  // Moves every entry into a table of `new_capacity` slots, trying locality first when the
+  // table is big enough, and scattering as soon as one key would land too far from home.
+  void rehash(size_t new_capacity) {
+    std::unique_ptr<Slot[]> old = std::move(slots_);
+    const size_t old_capacity = old ? capacity() : 0;
+    mask_ = new_capacity - 1;
+    shift_ = 64;
+    for (size_t c = new_capacity; c > 1; c >>= 1) --shift_;
+    if (new_capacity != old_capacity) scatter_ = new_capacity < kMinLocalCapacity;
+    for (;;) {
+      slots_ = std::make_unique<Slot[]>(new_capacity);  // value-initialized: every key 0
+      if (place_all(old.get(), old_capacity)) return;
+      scatter_ = true;  // only a local placement can fail
+    }
+  }
+
+  // Inserts the entries of `from` (none present yet); false when locality placed one too far.
+  bool place_all(const Slot* from, size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+      if (from[i].key == 0) continue;
+      const size_t start = home(from[i].key);
+      size_t j = start;
+      while (slots_[j].key != 0) j = (j + 1) & mask_;
+      if (!scatter_ && ((j - start) & mask_) > kMaxLocalProbe) return false;
+      slots_[j] = from[i];
+    }
+    return true;
+  }
+
+  static constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;  // 2^64 / golden ratio
+
+  std::unique_ptr<Slot[]> slots_;
+  size_t mask_ = 0;    // capacity - 1 (capacity is a power of two); 0 before the first insert
+  unsigned shift_ = 64;
+  size_t size_ = 0;    // entries in slots_ (the zero key not counted)
+  bool scatter_ = true;  // home() by the whole address, not by page run + offset
+  bool has_zero_ = false;
+  Value zero_value_{};
+};
+
+}  // namespace heapline::analysis
