@@ -4,6 +4,8 @@
 
 #include <unordered_map>
 
+#include "model/tick_order.h"
+
 namespace heapline::reliability {
 namespace {
 
@@ -20,22 +22,34 @@ class Tallier final : public analysis::RecordVisitor {
     s.threads.insert(r.tid);
     auto [it, inserted] = live_.try_emplace(r.address, r.size);
     if (!inserted) {
+      // Its free may come later in this tick's merge (model/tick_order.h): counted until then.
       ++out_.allocs_at_live_address;
+      tick_order_.owe_free(r.time_ns, r.address);
+      owed_sizes_[r.address] = it->second;
       it->second = r.size;
+    }
+    // Freed by another thread in the same tick, its free merged first (model/tick_order.h).
+    if (analysis::TickOrder::Free early{}; tick_order_.take_early_free(r.time_ns, r.address, r.tid, &early)) {
+      --out_.unmatched_frees;
+      count_free(r.size, early.tid);
+      live_.erase(r.address);
     }
   }
   void on_free(const analysis::FreeRecord& r) override {
     ++out_.records;
     ++out_.frees;
+    if (tick_order_.take_owed_free(r.time_ns, r.address)) {
+      --out_.allocs_at_live_address;  // the old block's free, merged after its successor
+      count_free(owed_sizes_[r.address], r.tid);
+      return;
+    }
     const auto it = live_.find(r.address);
     if (it == live_.end()) {
       ++out_.unmatched_frees;
+      tick_order_.add_early_free(r.time_ns, {r.address, r.tid, r.api});
       return;
     }
-    SizeTally& s = out_.sizes[it->second];
-    ++s.frees;
-    --s.live;
-    s.freeing_threads.insert(r.tid);
+    count_free(it->second, r.tid);
     live_.erase(it);
   }
   void on_process(const analysis::ProcessRecord& r) override {
@@ -69,8 +83,16 @@ class Tallier final : public analysis::RecordVisitor {
   void on_rss(const analysis::RssRecord&) override { ++out_.records; }
 
  private:
+  void count_free(uint64_t size, uint32_t tid) {
+    SizeTally& s = out_.sizes[size];
+    ++s.frees;
+    --s.live;
+    s.freeing_threads.insert(tid);
+  }
   TraceTally& out_;
   std::unordered_map<uint64_t, uint64_t> live_;  // address -> size
+  std::unordered_map<uint64_t, uint64_t> owed_sizes_;  // address -> size of the block it ended
+  analysis::TickOrder tick_order_;
 };
 
 }  // namespace
