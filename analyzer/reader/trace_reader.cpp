@@ -338,8 +338,17 @@ void TraceReader::read(RecordVisitor& visitor) {
     if (heap.empty()) continue;
     OpenChunk* top = heap.top();
     heap.pop();
-    top->decoder->deliver(visitor);
-    if (top->decoder->advance()) {
+    // Deliver from this chunk for as long as its next record still comes first and no source
+    // waits to be opened before it: one heap pop and push per run of records instead of per
+    // record (a single-threaded trace is one long run; this was 19% of a report's instructions).
+    bool more;
+    do {
+      top->decoder->deliver(visitor);
+      more = top->decoder->advance();
+    } while (more && (heap.empty() || !Later()(top, heap.top())) &&
+             (next >= sources_.size() ||
+              (sources_[next].base_time << info_.header.time_shift) > top->decoder->time_ns()));
+    if (more) {
       heap.push(top);
     } else {
       const uint32_t tid = top->tid;
