@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libunwind-dev        # recorder: call-stack capture (the nongnu libunwind, not LLVM's)
   libzstd-dev          # recorder: chunk compression; analyzer: decompression
-  libjemalloc-dev      # analyzer allocator; tests: a target under jemalloc
+  libjemalloc-dev      # tests: a target under jemalloc (the analyzer was measured on it: no gain, see README)
   libdw-dev libelf-dev # analyzer: DWARF symbolization (elfutils)
   libspdlog-dev        # analyzer: logging
   libgtest-dev libgmock-dev # tests
