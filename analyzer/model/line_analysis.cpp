@@ -108,11 +108,7 @@ LineAnalysis analyze_lines(const std::string& path, const LineAnalysisOptions& o
   Symbolizer symbolizer;
   StackSymbolizer stacks(model, symbolizer, options.site_rules);
   out.lines = build_line_table(model, stacks, window);
-  out.warnings = symbolizer.warnings();
-  for (const std::string& note : out.trace.notes) out.warnings.push_back(note);
-  if (sample_bytes)
-    out.warnings.push_back("sampled trace (one sample per " + std::to_string(sample_bytes) +
-                           " bytes on average): figures are estimates");
+  out.warnings = analysis_warnings(symbolizer, out.trace, sample_bytes);
   return out;
 }
 

@@ -24,6 +24,16 @@ std::string stack_key(const std::vector<ResolvedFrame>& frames) {
 
 }  // namespace
 
+std::vector<std::string> analysis_warnings(const Symbolizer& symbolizer, const TraceInfo& trace,
+                                           uint64_t sample_bytes) {
+  std::vector<std::string> out = symbolizer.warnings();
+  for (const std::string& note : trace.notes) out.push_back(note);
+  if (sample_bytes)
+    out.push_back("sampled trace (one sample per " + std::to_string(sample_bytes) +
+                  " bytes on average): figures are estimates");
+  return out;
+}
+
 Report analyze_trace(const std::string& path, const AnalysisOptions& options) {
   TraceReader reader(path);
   AllocationModel model;

@@ -44,6 +44,11 @@ struct Report {
 struct AnalysisOptions {
   SiteRules site_rules;
 };
+// What every analysis tells the user besides its figures: the symbolizer's warnings, the
+// reader's notes on the file, and that figures are estimates when the trace was sampled.
+std::vector<std::string> analysis_warnings(const Symbolizer& symbolizer, const TraceInfo& trace,
+                                           uint64_t sample_bytes);
+
 Report analyze_trace(const std::string& path, const AnalysisOptions& options);
 // The same from a model already read, so that a command needing more than the Report (`leaks`:
 // growth too) reads the trace and opens debug info once. The report's warnings are the

@@ -74,11 +74,7 @@ TimelineAnalysis analyze_timeline(TraceReader& reader, const AllocationModel& mo
   if (options.growth)
     out.growing = find_growing_sites(sites, series.take(), options.growth_options);
 
-  out.warnings = symbolizer.warnings();
-  for (const std::string& note : out.trace.notes) out.warnings.push_back(note);
-  if (sample_bytes)
-    out.warnings.push_back("sampled trace (one sample per " + std::to_string(sample_bytes) +
-                           " bytes on average): figures are estimates");
+  out.warnings = analysis_warnings(symbolizer, out.trace, sample_bytes);
   return out;
 }
 

@@ -1,3 +1,4 @@
+#include "source_text.h"
 #include "analysis_harness.h"
 
 #include <cinttypes>
@@ -46,21 +47,7 @@ Outcome run_cli(const std::vector<std::string>& args) {
 }
 
 uint32_t marker_line(const std::string& source, const std::string& marker) {
-  std::ifstream in(std::string(ANALYSIS_SOURCES) + "/" + source);
-  EXPECT_TRUE(in) << "cannot read " << source;
-  // A marker is a comment after code and ends the line, so "@leak64" never matches "@leak640"
-  // and the header comments that mention markers are not taken for them.
-  const std::regex re("^\\s*[^/\\s].*//\\s*" + marker + "\\s*$");
-  std::string text;
-  uint32_t found = 0, count = 0;
-  for (uint32_t n = 1; std::getline(in, text); ++n) {
-    if (std::regex_search(text, re)) {
-      found = n;
-      ++count;
-    }
-  }
-  EXPECT_EQ(count, 1u) << "marker " << marker << " in " << source;
-  return found;
+  return e2e::marker_line_in(std::string(ANALYSIS_SOURCES) + "/" + source, marker);
 }
 
 bool same_file(const std::string& path, const std::string& name) {

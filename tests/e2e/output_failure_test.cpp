@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "source_text.h"
 #include "traced_process.h"
 
 namespace heapline::e2e {
@@ -14,14 +15,6 @@ namespace {
 
 constexpr const char* kUnwritable = "/nonexistent/dir/t.trace";
 
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
-    out.push_back(text.substr(start, nl - start));
-  if (start < text.size()) out.push_back(text.substr(start));
-  return out;
-}
 
 // Runs `args` with and without the recorder; returns the recorder's lines on stderr after
 // checking that everything else is identical.
@@ -38,9 +31,9 @@ std::vector<std::string> compare_runs(const std::string& program,
   EXPECT_EQ(traced.signal, plain.signal);
   EXPECT_TRUE(traced.traces.empty());
   std::vector<std::string> ours, theirs;
-  for (const std::string& line : lines(traced.err))
+  for (const std::string& line : lines_of(traced.err))
     (line.starts_with("heapline[") ? ours : theirs).push_back(line);
-  EXPECT_EQ(theirs, lines(plain.err));
+  EXPECT_EQ(theirs, lines_of(plain.err));
   return ours;
 }
 

@@ -1,3 +1,4 @@
+#include "source_text.h"
 #include "lines_harness.h"
 
 #include <fcntl.h>
@@ -106,20 +107,7 @@ nlohmann::json heapline_json(const std::vector<std::string>& args) {
 }
 
 uint32_t marker_line(const std::string& source, const std::string& marker) {
-  std::ifstream in(std::string(LINES_SOURCES) + "/" + source);
-  EXPECT_TRUE(in) << "cannot read " << source;
-  const std::regex re("//\\s*" + marker +
-                      "(\\s|$)");  // "@rec_call" must not match "@rec_call_main"
-  std::string text;
-  uint32_t found = 0, count = 0;
-  for (uint32_t n = 1; std::getline(in, text); ++n) {
-    if (std::regex_search(text, re)) {
-      found = n;
-      ++count;
-    }
-  }
-  EXPECT_EQ(count, 1u) << "marker " << marker << " in " << source;
-  return found;
+  return e2e::marker_line_in(std::string(LINES_SOURCES) + "/" + source, marker);
 }
 
 namespace {

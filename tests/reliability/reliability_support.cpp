@@ -126,14 +126,6 @@ TraceTally tally_trace(const std::string& path) {
   return t;
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
-    out.push_back(text.substr(start, nl - start));
-  if (start < text.size()) out.push_back(text.substr(start));
-  return out;
-}
 
 std::vector<std::string> heapline_lines(const std::string& err) {
   std::vector<std::string> out;

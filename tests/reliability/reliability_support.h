@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "source_text.h"
 #include "heapline/trace_format.h"
 #include "reader/trace_reader.h"
 #include "traced_process.h"
@@ -51,8 +52,7 @@ struct TraceTally {
 // Replays the whole trace (throws analysis::TraceError when it is unreadable).
 TraceTally tally_trace(const std::string& path);
 
-// Lines of `text` (without their newlines).
-std::vector<std::string> lines_of(const std::string& text);
+using e2e::lines_of;  // tests/support/source_text.h
 // The recorder's own lines on stderr ("heapline[pid]: ...").
 std::vector<std::string> heapline_lines(const std::string& err);
 // stderr without the recorder's lines.
