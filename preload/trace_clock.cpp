@@ -12,7 +12,7 @@ uint64_t g_trace_start_ns = 0;
 
 namespace {
 
-constexpr uint64_t kCalibrationNs = 100 * 1000 * 1000;
+constexpr uint64_t kCalibrationNs = 20 * 1000 * 1000;
 
 bool g_tsc_usable = false;
 uint64_t g_calibration_tsc = 0;

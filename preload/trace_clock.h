@@ -2,7 +2,7 @@
 //
 // CLOCK_MONOTONIC through the vDSO costs ~29 ns here, twice per malloc+free pair. When the kernel
 // itself uses the TSC as its clocksource (so the TSC is invariant and synchronized across CPUs),
-// the drain thread calibrates the TSC against CLOCK_MONOTONIC once, over ~100 ms, and from then on
+// the drain thread calibrates the TSC against CLOCK_MONOTONIC once, over ~20 ms, and from then on
 // every thread converts rdtsc (~10 ns) with that one fixed mapping. One mapping for all threads
 // keeps cross-thread order exact; its rate error (~1e-6) only stretches absolute times slightly.
 #pragma once
