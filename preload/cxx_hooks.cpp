@@ -1,7 +1,7 @@
 // operator new and delete in every form the C++ runtime defines (plain, array, nothrow, sized,
 // aligned). Each forwards to libstdc++'s own operator (resolved by mangled name in
-// real_functions.cpp), which then calls malloc/free: those nested calls see the guard and are not
-// recorded, so one `new` is one event, recorded as the outer call. Exceptions (std::bad_alloc)
+// real_functions.cpp), which then calls malloc/free: those nested calls run in kInternal and are
+// not recorded, so one `new` is one event, recorded as the outer call. Exceptions (std::bad_alloc)
 // come from the real operator and propagate exactly as they would without heapline.
 #include <dlfcn.h>
 
@@ -15,6 +15,7 @@
 #include "real_functions.h"
 #include "recorder.h"
 #include "sampler.h"
+#include "signal_queue.h"
 
 #define HEAPLINE_EXPORT __attribute__((visibility("default")))
 
@@ -38,6 +39,7 @@ std::atomic<Shortcut> g_shortcut{Shortcut::kUnknown};
 bool runtime_is_libstdcxx() {
   Shortcut s = g_shortcut.load(std::memory_order_relaxed);
   if (__builtin_expect(s != Shortcut::kUnknown, 1)) return s == Shortcut::kYes;
+  hp::InternalPhase internal;
   Dl_info new_info{}, delete_info{};
   const bool yes = hp::real.op_new && hp::real.op_delete && hp::real.op_new_array &&
                    hp::real.op_delete_array &&
@@ -49,27 +51,52 @@ bool runtime_is_libstdcxx() {
   return yes;
 }
 
-void* new_impl(size_t size, AllocApi api, void* (*real_new)(size_t)) {
+void after_new(const hp::HookScope& scope, void* p, size_t size, AllocApi api, const void* site) {
+  if (scope.may_record()) {
+    if (hp::should_sample(hp::t_state, size)) {
+      hp::Recording recording(scope);
+      hp::record_alloc(p, size, api);
+    }
+  } else if (scope.must_queue()) {
+    hp::queue_alloc(p, size, api, site);
+  }
+}
+
+void before_delete(const hp::HookScope& scope, void* p, AllocApi api) {
+  if (scope.may_record()) {
+    if (hp::should_record_free(p)) {
+      hp::Recording recording(scope);
+      hp::record_free(p, api);
+    }
+  } else if (scope.must_queue()) {
+    hp::queue_free(p, api);
+  }
+}
+
+// `site`: the operator's return address (the one frame of a queued allocation's stack).
+void* new_impl(size_t size, AllocApi api, void* (*real_new)(size_t), const void* site) {
   hp::HookScope scope;
   ensure_real();
   void* p = runtime_is_libstdcxx() ? hp::real.malloc(size ? size : 1) : nullptr;
-  if (!p) p = real_new(size);  // failure: new_handler and std::bad_alloc, as the runtime does
-  if (scope.may_record() && hp::should_sample(hp::t_state, size)) {
-    hp::RecorderSection section;
-    hp::record_alloc(p, size, api);
+  if (!p) {
+    // Failure: new_handler and std::bad_alloc, as the runtime does. Its malloc is not an event.
+    hp::InternalPhase internal;
+    p = real_new(size);
   }
+  after_new(scope, p, size, api, site);
   return p;
 }
 
 void* new_aligned_impl(size_t size, size_t alignment, AllocApi api,
-                       void* (*real_new)(size_t, size_t)) {
+                       void* (*real_new)(size_t, size_t), const void* site) {
   hp::HookScope scope;
   ensure_real();
-  void* p = real_new(size, alignment);
-  if (scope.may_record() && hp::should_sample(hp::t_state, size)) {
-    hp::RecorderSection section;
-    hp::record_alloc(p, size, api);
+  void* p;
+  {
+    hp::InternalPhase internal;  // it calls aligned_alloc
+    p = real_new(size, alignment);
   }
+  after_new(scope, p, size, api, site);
   return p;
 }
 
@@ -77,13 +104,11 @@ void delete_impl(void* p, AllocApi api, void (*real_delete)(void*)) {
   if (!p || heapline::preload::bootstrap_pool::owns(p)) return;
   hp::HookScope scope;
   ensure_real();
-  if (scope.may_record() && hp::should_record_free(p)) {
-    hp::RecorderSection section;
-    hp::record_free(p, api);
-  }
+  before_delete(scope, p, api);
   if (runtime_is_libstdcxx()) {
     hp::real.free(p);
   } else {
+    hp::InternalPhase internal;
     real_delete(p);
   }
 }
@@ -93,10 +118,8 @@ void delete_aligned_impl(void* p, size_t alignment, AllocApi api,
   if (!p) return;
   hp::HookScope scope;
   ensure_real();
-  if (scope.may_record() && hp::should_record_free(p)) {
-    hp::RecorderSection section;
-    hp::record_free(p, api);
-  }
+  before_delete(scope, p, api);
+  hp::InternalPhase internal;  // it calls free
   real_delete(p, alignment);
 }
 
@@ -104,16 +127,16 @@ void delete_aligned_impl(void* p, size_t alignment, AllocApi api,
 
 HEAPLINE_EXPORT void* operator new(size_t size) {
   ensure_real();
-  return new_impl(size, AllocApi::kNew, hp::real.op_new);
+  return new_impl(size, AllocApi::kNew, hp::real.op_new, __builtin_return_address(0));
 }
 HEAPLINE_EXPORT void* operator new[](size_t size) {
   ensure_real();
-  return new_impl(size, AllocApi::kNewArray, hp::real.op_new_array);
+  return new_impl(size, AllocApi::kNewArray, hp::real.op_new_array, __builtin_return_address(0));
 }
 HEAPLINE_EXPORT void* operator new(size_t size, const std::nothrow_t&) noexcept {
   ensure_real();
   try {
-    return new_impl(size, AllocApi::kNew, hp::real.op_new);
+    return new_impl(size, AllocApi::kNew, hp::real.op_new, __builtin_return_address(0));
   } catch (...) {
     return nullptr;
   }
@@ -121,24 +144,26 @@ HEAPLINE_EXPORT void* operator new(size_t size, const std::nothrow_t&) noexcept 
 HEAPLINE_EXPORT void* operator new[](size_t size, const std::nothrow_t&) noexcept {
   ensure_real();
   try {
-    return new_impl(size, AllocApi::kNewArray, hp::real.op_new_array);
+    return new_impl(size, AllocApi::kNewArray, hp::real.op_new_array, __builtin_return_address(0));
   } catch (...) {
     return nullptr;
   }
 }
 HEAPLINE_EXPORT void* operator new(size_t size, std::align_val_t al) {
   ensure_real();
-  return new_aligned_impl(size, static_cast<size_t>(al), AllocApi::kNew, hp::real.op_new_aligned);
+  return new_aligned_impl(size, static_cast<size_t>(al), AllocApi::kNew, hp::real.op_new_aligned,
+                          __builtin_return_address(0));
 }
 HEAPLINE_EXPORT void* operator new[](size_t size, std::align_val_t al) {
   ensure_real();
   return new_aligned_impl(size, static_cast<size_t>(al), AllocApi::kNewArray,
-                          hp::real.op_new_array_aligned);
+                          hp::real.op_new_array_aligned, __builtin_return_address(0));
 }
 HEAPLINE_EXPORT void* operator new(size_t size, std::align_val_t al, const std::nothrow_t&) noexcept {
   ensure_real();
   try {
-    return new_aligned_impl(size, static_cast<size_t>(al), AllocApi::kNew, hp::real.op_new_aligned);
+    return new_aligned_impl(size, static_cast<size_t>(al), AllocApi::kNew, hp::real.op_new_aligned,
+                            __builtin_return_address(0));
   } catch (...) {
     return nullptr;
   }
@@ -147,7 +172,7 @@ HEAPLINE_EXPORT void* operator new[](size_t size, std::align_val_t al, const std
   ensure_real();
   try {
     return new_aligned_impl(size, static_cast<size_t>(al), AllocApi::kNewArray,
-                            hp::real.op_new_array_aligned);
+                            hp::real.op_new_array_aligned, __builtin_return_address(0));
   } catch (...) {
     return nullptr;
   }

@@ -63,10 +63,10 @@ bool may_hold_back(const GateThread& g) { return g.depth == 0 && !g.forking && !
 
 }  // namespace
 
-RecorderSection::RecorderSection() {
+RecorderSection::RecorderSection(bool may_wait) {
   GateThread& g = t_gate;
   Stripe& s = stripe_of(g);
-  enter(s, may_hold_back(g));
+  enter(s, may_wait && may_hold_back(g));
   ++g.depth;
 }
 

@@ -15,11 +15,12 @@
 namespace heapline::preload {
 
 // RAII: the calling thread is inside the recorder for this object's lifetime. Waits while a
-// fork is in progress, unless the thread is already inside (a nested section: a signal handler
-// that interrupted it) or inside a loader walk (the forker waits for that walk to end).
+// fork is in progress, unless `may_wait` is false (a signal handler's recording: the code it
+// interrupted may hold a lock that fork needs, an arena lock say), the thread is already inside
+// (a nested section) or inside a loader walk (the forker waits for that walk to end).
 class RecorderSection {
  public:
-  RecorderSection();
+  explicit RecorderSection(bool may_wait = true);
   ~RecorderSection();
   RecorderSection(const RecorderSection&) = delete;
   RecorderSection& operator=(const RecorderSection&) = delete;

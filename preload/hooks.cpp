@@ -1,11 +1,16 @@
-// The interposed allocation API. Every hook is a thin shim: take the reentrancy guard, forward to
-// the real function, hand the result to the recorder. Policy lives in recorder.cpp/lifecycle.cpp.
+// The interposed allocation API. Every hook is a thin shim: take the phase guard (HookScope),
+// forward to the real function, hand the result to the recorder, or to the signal queue when the
+// hook is a signal handler's that interrupted the recorder on this thread. Policy lives in
+// recorder.cpp/lifecycle.cpp.
 //
 // Ordering rules that keep the trace consistent across threads:
 //  - a free is recorded (and timestamped) BEFORE the real free, an allocation AFTER the real
 //    allocation returns, so an address reused by another thread is always seen freed first;
 //  - realloc is a free dated before the real call plus an allocation dated after it;
-//  - free(NULL) and failed allocations are not events.
+//  - free(NULL) and failed allocations are not events;
+//  - a signal handler's calls between realloc's real call and its records are queued and written
+//    after them: the real realloc may free the old block and the handler's malloc get it back
+//    before the free of it is written.
 #include <dlfcn.h>
 #include <signal.h>
 #include <link.h>
@@ -25,6 +30,7 @@
 #include "real_functions.h"
 #include "recorder.h"
 #include "sampler.h"
+#include "signal_queue.h"
 
 #define HEAPLINE_EXPORT __attribute__((visibility("default")))
 
@@ -37,25 +43,61 @@ namespace {
 
 // True when the real functions can be called. False only for the allocations dlsym itself makes
 // while this thread resolves them: those come from the bootstrap pool.
+// A nested call (our own dlsym(RTLD_NEXT, ...), or a signal handler that interrupted the
+// resolving) takes its block from the pool.
 inline bool have_real(const hp::HookScope& scope) {
   if (__builtin_expect(hp::real_functions_ready(), 1)) return true;
-  if (!scope.outermost()) return false;  // inside our own dlsym(RTLD_NEXT, ...)
+  if (!scope.outermost()) return false;
   hp::resolve_real_functions();
   return true;
 }
 
-inline void after_alloc(const hp::HookScope& scope, void* p, size_t size, AllocApi api) {
-  if (p && scope.may_record() && hp::should_sample(hp::t_state, size)) {
-    hp::RecorderSection section;
-    hp::record_alloc(p, size, api);
+// `site`: the hook's return address, the one frame of a queued allocation's stack.
+inline void after_alloc(const hp::HookScope& scope, void* p, size_t size, AllocApi api,
+                        const void* site) {
+  if (!p) return;
+  if (scope.may_record()) {
+    if (hp::should_sample(hp::t_state, size)) {
+      hp::Recording recording(scope);
+      hp::record_alloc(p, size, api);
+    }
+  } else if (scope.must_queue()) {
+    hp::queue_alloc(p, size, api, site);
   }
 }
 
 inline void before_free(const hp::HookScope& scope, void* p, AllocApi api) {
-  if (scope.may_record() && hp::should_record_free(p)) {
-    hp::RecorderSection section;
-    hp::record_free(p, api);
+  if (scope.may_record()) {
+    if (hp::should_record_free(p)) {
+      hp::Recording recording(scope);
+      hp::record_free(p, api);
+    }
+  } else if (scope.must_queue()) {
+    hp::queue_free(p, api);
   }
+}
+
+// realloc and reallocarray once the real functions are known and `old` is not the pool's.
+// `total` is the new size in bytes.
+template <typename RealCall>
+inline void* traced_realloc(const hp::HookScope& scope, void* old, size_t total, AllocApi api,
+                            const void* site, RealCall&& real_call) {
+  if (scope.may_record()) {
+    const uint64_t before = hp::trace_clock();
+    hp::RecorderPhase phase;  // see the header: handlers' calls from here on are queued
+    void* p = real_call();
+    hp::RecorderSection section(scope.may_wait());
+    // glibc's realloc(p, 0) frees p and returns NULL; any other NULL is a failure (p untouched).
+    if (old && (p || total == 0) && hp::should_record_free(old)) hp::record_free(old, api, before);
+    if (p && hp::should_sample(hp::t_state, total)) hp::record_alloc(p, total, api);
+    return p;
+  }
+  if (!scope.must_queue()) return real_call();
+  const uint64_t before = hp::trace_clock();
+  void* p = real_call();
+  if (old && (p || total == 0)) hp::queue_free_at(old, api, before);
+  if (p) hp::queue_alloc(p, total, api, site);
+  return p;
 }
 
 // Moves a bootstrap-pool block (or null) into a real block of `size` bytes.
@@ -80,7 +122,7 @@ HEAPLINE_EXPORT void* malloc(size_t size) {
   hp::HookScope scope;
   if (!have_real(scope)) return pool::allocate(size);
   void* p = hp::real.malloc(size);
-  after_alloc(scope, p, size, AllocApi::kMalloc);
+  after_alloc(scope, p, size, AllocApi::kMalloc, __builtin_return_address(0));
   return p;
 }
 
@@ -99,7 +141,7 @@ HEAPLINE_EXPORT void* calloc(size_t count, size_t size) {
     return __builtin_mul_overflow(count, size, &total) ? nullptr : pool::allocate(total);
   }
   void* p = hp::real.calloc(count, size);  // the real calloc detects count*size overflow
-  after_alloc(scope, p, count * size, AllocApi::kCalloc);
+  after_alloc(scope, p, count * size, AllocApi::kCalloc, __builtin_return_address(0));
   return p;
 }
 
@@ -108,20 +150,11 @@ HEAPLINE_EXPORT void* realloc(void* old, size_t size) {
   if (!have_real(scope)) return move_out_of_pool_bootstrap(old, size);
   if (pool::owns(old)) {
     void* p = move_out_of_pool(old, size);
-    after_alloc(scope, p, size, AllocApi::kRealloc);
+    after_alloc(scope, p, size, AllocApi::kRealloc, __builtin_return_address(0));
     return p;
   }
-  const bool record = scope.may_record();
-  const uint64_t before = record ? hp::trace_clock() : 0;
-  void* p = hp::real.realloc(old, size);
-  if (record) {
-    hp::RecorderSection section;
-    // glibc's realloc(p, 0) frees p and returns NULL; any other NULL is a failure (p untouched).
-    if (old && (p || size == 0) && hp::should_record_free(old))
-      hp::record_free(old, AllocApi::kRealloc, before);
-    if (p && hp::should_sample(hp::t_state, size)) hp::record_alloc(p, size, AllocApi::kRealloc);
-  }
-  return p;
+  return traced_realloc(scope, old, size, AllocApi::kRealloc, __builtin_return_address(0),
+                        [&] { return hp::real.realloc(old, size); });
 }
 
 HEAPLINE_EXPORT void* reallocarray(void* old, size_t count, size_t size) {
@@ -134,20 +167,11 @@ HEAPLINE_EXPORT void* reallocarray(void* old, size_t count, size_t size) {
   if (!have_real(scope)) return move_out_of_pool_bootstrap(old, total);
   if (pool::owns(old)) {
     void* p = move_out_of_pool(old, total);
-    after_alloc(scope, p, total, AllocApi::kReallocArray);
+    after_alloc(scope, p, total, AllocApi::kReallocArray, __builtin_return_address(0));
     return p;
   }
-  const bool record = scope.may_record();
-  const uint64_t before = record ? hp::trace_clock() : 0;
-  void* p = hp::real.reallocarray(old, count, size);
-  if (record) {
-    hp::RecorderSection section;
-    if (old && (p || total == 0) && hp::should_record_free(old))
-      hp::record_free(old, AllocApi::kReallocArray, before);
-    if (p && hp::should_sample(hp::t_state, total))
-      hp::record_alloc(p, total, AllocApi::kReallocArray);
-  }
-  return p;
+  return traced_realloc(scope, old, total, AllocApi::kReallocArray, __builtin_return_address(0),
+                        [&] { return hp::real.reallocarray(old, count, size); });
 }
 
 HEAPLINE_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
@@ -157,7 +181,8 @@ HEAPLINE_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
     return *out ? 0 : ENOMEM;
   }
   const int rc = hp::real.posix_memalign(out, alignment, size);
-  if (rc == 0) after_alloc(scope, *out, size, AllocApi::kPosixMemalign);
+  if (rc == 0)
+    after_alloc(scope, *out, size, AllocApi::kPosixMemalign, __builtin_return_address(0));
   return rc;
 }
 
@@ -165,7 +190,7 @@ HEAPLINE_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
   hp::HookScope scope;
   if (!have_real(scope)) return pool::allocate(size, alignment);
   void* p = hp::real.aligned_alloc(alignment, size);
-  after_alloc(scope, p, size, AllocApi::kAlignedAlloc);
+  after_alloc(scope, p, size, AllocApi::kAlignedAlloc, __builtin_return_address(0));
   return p;
 }
 
@@ -173,7 +198,7 @@ HEAPLINE_EXPORT void* memalign(size_t alignment, size_t size) {
   hp::HookScope scope;
   if (!have_real(scope)) return pool::allocate(size, alignment);
   void* p = hp::real.memalign(alignment, size);
-  after_alloc(scope, p, size, AllocApi::kMemalign);
+  after_alloc(scope, p, size, AllocApi::kMemalign, __builtin_return_address(0));
   return p;
 }
 
@@ -181,7 +206,7 @@ HEAPLINE_EXPORT void* valloc(size_t size) {
   hp::HookScope scope;
   if (!have_real(scope)) return pool::allocate(size, 4096);
   void* p = hp::real.valloc(size);
-  after_alloc(scope, p, size, AllocApi::kValloc);
+  after_alloc(scope, p, size, AllocApi::kValloc, __builtin_return_address(0));
   return p;
 }
 
@@ -189,7 +214,7 @@ HEAPLINE_EXPORT void* pvalloc(size_t size) {
   hp::HookScope scope;
   if (!have_real(scope)) return pool::allocate(size, 4096);
   void* p = hp::real.pvalloc(size);
-  after_alloc(scope, p, size, AllocApi::kPvalloc);
+  after_alloc(scope, p, size, AllocApi::kPvalloc, __builtin_return_address(0));
   return p;
 }
 
@@ -214,7 +239,10 @@ HEAPLINE_EXPORT void* dlopen(const char* file, int mode) {
     handle = hp::real.dlopen(file, mode);
   }
   hp::HookScope scope;
-  if (handle && scope.may_record()) hp::record_module_changes(hp::trace_clock());
+  if (handle && scope.may_record()) {
+    hp::RecorderPhase phase;
+    hp::record_module_changes(hp::trace_clock());
+  }
   return handle;
 }
 
@@ -230,7 +258,11 @@ HEAPLINE_EXPORT int dlclose(void* handle) {
   }
   hp::HookScope scope;
   if (rc == 0 && scope.may_record()) {
-    hp::flush_unwind_cache();
+    hp::RecorderPhase phase;
+    {
+      hp::InternalPhase internal;  // libunwind's cache
+      hp::flush_unwind_cache();
+    }
     hp::record_module_changes(hp::trace_clock());
   }
   return rc;

@@ -16,6 +16,7 @@
 #include "real_functions.h"
 #include "recorder.h"
 #include "sampler.h"
+#include "signal_queue.h"
 #include "writer/drain_thread.h"
 #include "writer/record_writer.h"
 #include "writer/stack_interner.h"
@@ -64,16 +65,21 @@ bool start_trace() {
 
 void on_process_exit(int status, void*) { record_process_exit(format::ExitKind::kExit, status); }
 
+// The forking thread's phase before fork: fork may be called from a signal handler that
+// interrupted a hook, whose phase the handlers after fork give back.
+thread_local Phase t_phase_before_fork __attribute__((tls_model("initial-exec")));
+
 // The gate first: a thread inside the recorder may need a loader walk to finish its unwind.
 void before_fork() {
-  t_state.in_hook = true;
+  t_phase_before_fork = t_state.phase;
+  set_phase(Phase::kInternal);
   close_fork_gate();
   hold_loader_walks_for_fork();
 }
 void after_fork_in_parent() {
   release_loader_walks_after_fork(/*in_child=*/false);
   open_fork_gate(/*in_child=*/false);
-  t_state.in_hook = false;
+  set_phase(t_phase_before_fork);
 }
 
 void after_fork_in_child() {
@@ -85,13 +91,14 @@ void after_fork_in_child() {
   t.write_ptr = t.limit = nullptr;
   t.tid = static_cast<uint32_t>(gettid());
   t.lost_allocs = t.lost_frees = 0;
+  reset_signal_queue_after_fork();
   if (g_state.load() == State::kEnabled) {
     trace_file().abandon_after_fork();
     stack_interner().reset_after_fork();
     reset_sampler_after_fork();
     if (!start_trace()) g_state.store(State::kDisabled);
   }
-  t.in_hook = false;
+  set_phase(t_phase_before_fork);
 }
 
 }  // namespace
@@ -108,7 +115,10 @@ bool is_the_traced_process() { return getpid() == trace_file().pid(); }
 void record_process_exit(format::ExitKind kind, int status) {
   if (!is_the_traced_process()) return;  // e.g. a vfork child's _exit(127) after a failed exec
   HookScope scope;
-  if (scope.may_record()) record_exit(kind, status);
+  if (scope.may_record()) {
+    RecorderPhase phase;
+    record_exit(kind, status);
+  }
 }
 
 bool record_exec_attempt(const char* program) {
@@ -117,6 +127,8 @@ bool record_exec_attempt(const char* program) {
   if (!is_the_traced_process()) return false;
   HookScope scope;
   if (!scope.may_record()) return false;
+  // A signal handler's allocation now is not recorded: nothing may follow the sealed chunk.
+  InternalPhase internal;
   record_exec(program, strnlen(program, kMaxExecPath));
   // The drain need not run first: the ring lives in the file (MAP_SHARED), so this sealed chunk,
   // and the chunks other threads still own, are read from there as at any other end.
@@ -126,14 +138,16 @@ bool record_exec_attempt(const char* program) {
 
 void record_exec_failed() {
   HookScope scope;
-  if (scope.may_record()) record_exec("", 0);
+  if (scope.may_record()) {
+    RecorderPhase phase;
+    record_exec("", 0);
+  }
 }
 
 void ensure_initialized() {
   State expected = State::kUninitialized;
   if (!g_state.compare_exchange_strong(expected, State::kInitializing)) return;
-  const bool was_in_hook = t_state.in_hook;
-  t_state.in_hook = true;
+  InternalPhase internal;
   resolve_real_functions();
   g_options = read_options();
   g_max_depth = g_options.max_depth;
@@ -146,7 +160,6 @@ void ensure_initialized() {
   const bool ok = start_trace();
   if (ok) on_exit(on_process_exit, nullptr);
   g_state.store(ok ? State::kEnabled : State::kDisabled, std::memory_order_release);
-  t_state.in_hook = was_in_hook;
 }
 
 // Runs before main, if no allocation has started the recorder already (see HookScope).
@@ -163,15 +176,13 @@ __attribute__((destructor)) void heapline_finish() {
   using FreeresFn = void (*)();
   if (auto freeres = reinterpret_cast<FreeresFn>(dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv")))
     freeres();
-  const bool was_in_hook = t_state.in_hook;
-  t_state.in_hook = true;
+  InternalPhase internal;
   // Everything recorded so far goes into frames, and the ring's disk blocks are given back:
   // the trace on disk is then its frames and a page or two, not the chunks last in use.
   trace_file().set_finishing();
   release_thread_chunk(t_state);
   drain_now(200);
   trace_file().release_drained_chunks();
-  t_state.in_hook = was_in_hook;
 }
 
 }  // namespace heapline::preload

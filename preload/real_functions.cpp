@@ -4,6 +4,8 @@
 
 #include <atomic>
 
+#include "thread_state.h"
+
 namespace heapline::preload {
 
 RealFunctions real{};
@@ -63,7 +65,11 @@ void resolve_real_functions() {
       {"_ZdlPvSt11align_val_t", slot_of(r.op_delete_aligned)},
       {"_ZdaPvSt11align_val_t", slot_of(r.op_delete_array_aligned)},
   };
-  for (const Slot& s : table) *s.slot = dlsym(RTLD_NEXT, s.name);
+  {
+    // dlsym's own allocations come from the bootstrap pool (hooks.cpp, have_real).
+    InternalPhase internal;
+    for (const Slot& s : table) *s.slot = dlsym(RTLD_NEXT, s.name);
+  }
   real = r;
   g_resolve_state.store(2, std::memory_order_release);
 }

@@ -9,6 +9,7 @@
 
 #include "capture/rule_walk.h"
 #include "capture/stack_capture.h"
+#include "capture/stack_hash.h"
 #include "clock.h"
 #include "lifecycle.h"
 #include "sampler.h"
@@ -30,13 +31,11 @@ pthread_key_t g_thread_key;
 
 void on_thread_exit(void*) {
   ThreadState& t = t_state;
-  const bool was_in_hook = t.in_hook;
-  t.in_hook = true;
+  InternalPhase internal;
   record_lost_counts();
   t.exiting = true;
   release_thread_chunk(t);
   release_thread_stack_cache();
-  t.in_hook = was_in_hook;
 }
 
 // errno is part of the target's state: a successful malloc must not change it because of us.
@@ -57,24 +56,26 @@ void init_thread_tracking() { pthread_key_create(&g_thread_key, on_thread_exit);
 void register_thread(ThreadState& t) {
   if (__builtin_expect(t.key_set, 1)) return;
   t.key_set = true;
+  // glibc allocates the second level of a thread's key table for keys past the first 32, and
+  // the capture's preparation allocates too.
+  InternalPhase internal;
   t.tid = static_cast<uint32_t>(gettid());
   pthread_setspecific(g_thread_key, reinterpret_cast<void*>(1));
+  prepare_thread_for_capture();
 }
 
-void record_alloc(const void* p, size_t size, format::AllocApi api) {
-  ErrnoKeeper keep_errno;
-  ThreadState& t = t_state;
-  register_thread(t);
-  uint64_t frames[format::kMaxStackDepth];
-  uint64_t hash;
-  const size_t depth = capture_stack(here(), frames, g_max_depth, &hash);
+namespace {
+
+// Writes the stack's kStack record if the stack is new, then the kAlloc. False if a record was
+// dropped for want of a chunk (counted as lost).
+bool write_alloc(ThreadState& t, const void* p, size_t size, format::AllocApi api,
+                 const uint64_t* frames, size_t depth, uint64_t hash, uint64_t now) {
   const StackInterner::Result stack = stack_interner().intern(hash);
-  const uint64_t now = trace_clock();
   if (stack.is_new) {
     uint8_t* q = begin_record(t, RecordKind::kStack, now, format::max_stack_record_size(depth));
     if (!q) {
       ++t.lost_allocs;
-      return;
+      return false;
     }
     q = put_varint(q, stack.id);
     q = put_varint(q, depth);
@@ -88,9 +89,8 @@ void record_alloc(const void* p, size_t size, format::AllocApi api) {
   uint8_t* q = begin_record(t, RecordKind::kAlloc, now, 4 * format::kMaxVarintSize + 1);
   if (!q) {
     ++t.lost_allocs;
-    return;
+    return false;
   }
-  if (g_sample_bytes) remember_sampled(p);
   const auto address = reinterpret_cast<uint64_t>(p);
   *q++ = static_cast<uint8_t>(api);
   q = put_varint(q, size);
@@ -98,6 +98,28 @@ void record_alloc(const void* p, size_t size, format::AllocApi api) {
   q = put_varint(q, stack.id);
   t.last_address = address;
   commit_record(t, q, now);
+  return true;
+}
+
+}  // namespace
+
+void record_alloc(const void* p, size_t size, format::AllocApi api) {
+  ErrnoKeeper keep_errno;
+  ThreadState& t = t_state;
+  register_thread(t);
+  uint64_t frames[format::kMaxStackDepth];
+  uint64_t hash;
+  const size_t depth = capture_stack(here(), frames, g_max_depth, &hash);
+  if (write_alloc(t, p, size, api, frames, depth, hash, trace_clock()) && g_sample_bytes)
+    remember_sampled(p);
+}
+
+void record_alloc_with_stack(const void* p, size_t size, format::AllocApi api,
+                             const uint64_t* frames, size_t depth, uint64_t time_ns) {
+  ErrnoKeeper keep_errno;
+  ThreadState& t = t_state;
+  register_thread(t);
+  write_alloc(t, p, size, api, frames, depth, stack_hash(frames, depth), time_ns);
 }
 
 void record_free(const void* p, format::AllocApi api, uint64_t time_ns) {

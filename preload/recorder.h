@@ -1,6 +1,8 @@
 // What the hooks hand their results to: one call per event. The caller holds a HookScope that
-// may_record(). None of these allocate through the hooked allocator, lock, or do I/O, except
-// that taking a fresh chunk may wait for the drain when the ring is full.
+// may_record() and is in the recorder phase (RecorderPhase, signal_queue.h). None of these
+// allocate through the hooked allocator, lock, or do I/O, except that taking a fresh chunk may
+// wait for the drain when the ring is full; their calls of foreign code that may allocate run in
+// InternalPhase.
 #pragma once
 
 #include <cstddef>
@@ -12,8 +14,11 @@
 
 namespace heapline::preload {
 
-
 void record_alloc(const void* p, size_t size, format::AllocApi api);
+// An allocation whose stack (frames[0] innermost) and time were taken earlier: a signal
+// handler's, queued (signal_queue.h). Its block is in the sampler's set already.
+void record_alloc_with_stack(const void* p, size_t size, format::AllocApi api,
+                             const uint64_t* frames, size_t depth, uint64_t time_ns);
 // `time` lets realloc date its implicit free to before the real call (see hooks.cpp).
 void record_free(const void* p, format::AllocApi api, uint64_t time_ns);
 void record_free(const void* p, format::AllocApi api);

@@ -38,13 +38,18 @@ UnwindMethod g_method = UnwindMethod::kDwarf;
 // Bounds of this thread's stack, so that a frame-pointer walk never reads outside it.
 struct StackBounds {
   uintptr_t low = 0, high = 0;
+  bool tried = false;
 };
 thread_local StackBounds t_bounds __attribute__((tls_model("initial-exec")));
 
+// Once per thread, from prepare_thread_for_capture: pthread_getattr_np allocates (and for the
+// main thread reads /proc/self/maps through stdio), which the capture itself must not.
 bool stack_bounds(StackBounds& b) {
   if (b.high) return true;
+  if (b.tried) return false;
+  b.tried = true;
   pthread_attr_t attr;
-  if (pthread_getattr_np(pthread_self(), &attr) != 0) return false;  // may allocate: guarded
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return false;
   void* addr = nullptr;
   size_t size = 0;
   const bool ok = pthread_attr_getstack(&attr, &addr, &size) == 0;
@@ -114,6 +119,10 @@ size_t capture_stack(const WalkStart& start, uint64_t* out, size_t max_depth, ui
               ? hashes[skip]
               : stack_hash(out, count);
   return count;
+}
+
+void prepare_thread_for_capture() {
+  if (g_method == UnwindMethod::kFramePointer) stack_bounds(t_bounds);
 }
 
 void flush_unwind_cache() {

@@ -17,6 +17,9 @@ enum class UnwindMethod { kDwarf, kLibunwind, kFramePointer };
 // Once, before the first capture: the method, libunwind's caching policy, and the address range
 // of our own code.
 void init_stack_capture(UnwindMethod method);
+// Once per thread, before its first capture, with its allocations kept out of the trace (they
+// are heapline's): what the capture needs that may allocate.
+void prepare_thread_for_capture();
 // Fills `out` with at most `max_depth` frames of the caller's stack, outermost last, and `hash`
 // with their stack_hash (stack_hash.h). `start` = here() in the caller: the walk starts there,
 // not in capture_stack's own frame (one step fewer).

@@ -100,7 +100,7 @@ void record_thread_names(uint64_t time_ns) {
 }
 
 void* drain_main(void*) {
-  t_state.in_hook = true;  // for good: nothing this thread does is the target's allocation
+  set_phase(Phase::kInternal);  // for good: nothing this thread does is the target's allocation
   // Its RSS and thread-name records are dropped rather than wait for a free chunk: only this
   // thread frees chunks, so waiting would stall it (30 s) whenever the ring is full of sealed
   // chunks, e.g. when the target fills it before the first pass.

@@ -19,6 +19,13 @@ class Tallier final : public analysis::RecordVisitor {
     SizeTally& s = out_.sizes[r.size];
     ++s.allocations;
     ++s.live;
+    if (const auto stack = stacks_.find(r.stack_id); stack != stacks_.end()) {
+      s.innermost_frames.insert(stack->second.innermost);
+      if (stack->second.depth == 1) {
+        ++s.one_frame;
+        ++out_.one_frame_allocations;
+      }
+    }
     s.threads.insert(r.tid);
     auto [it, inserted] = live_.try_emplace(r.address, r.size);
     if (!inserted) {
@@ -73,7 +80,10 @@ class Tallier final : public analysis::RecordVisitor {
     out_.lost_allocations += r.allocations;
     out_.lost_frees += r.frees;
   }
-  void on_stack(const analysis::StackRecord&) override { ++out_.records; }
+  void on_stack(const analysis::StackRecord& r) override {
+    ++out_.records;
+    if (!r.frames.empty()) stacks_[r.stack_id] = {r.frames.size(), r.frames[0]};
+  }
   void on_module_load(const analysis::ModuleLoadRecord& r) override {
     ++out_.records;
     out_.modules.emplace_back(r.path);
@@ -89,7 +99,12 @@ class Tallier final : public analysis::RecordVisitor {
     --s.live;
     s.freeing_threads.insert(tid);
   }
+  struct StackShape {
+    size_t depth;
+    uint64_t innermost;
+  };
   TraceTally& out_;
+  std::unordered_map<uint32_t, StackShape> stacks_;  // by stack id
   std::unordered_map<uint64_t, uint64_t> live_;  // address -> size
   std::unordered_map<uint64_t, uint64_t> owed_sizes_;  // address -> size of the block it ended
   analysis::TickOrder tick_order_;

@@ -22,6 +22,10 @@ struct SizeTally {
   uint64_t live = 0;   // allocated and never freed
   std::set<uint32_t> threads;
   std::set<uint32_t> freeing_threads;
+  // Allocations whose stack is one frame: a signal handler's made while the recorder was busy on
+  // its thread (queued; preload/signal_queue.h). No other allocation has so short a stack.
+  uint64_t one_frame = 0;
+  std::set<uint64_t> innermost_frames;  // of the allocations' stacks
 };
 
 struct TraceTally {
@@ -33,6 +37,7 @@ struct TraceTally {
   uint64_t unmatched_frees = 0;        // free of an address no recorded allocation holds
   uint64_t allocs_at_live_address = 0;  // allocation of an address still live: an ordering bug
   uint64_t lost_allocations = 0, lost_frees = 0;
+  uint64_t one_frame_allocations = 0;  // all sizes (see SizeTally::one_frame)
   std::vector<std::string> modules;  // paths of every module loaded, in order
   std::string exe;
   std::vector<std::string> argv;

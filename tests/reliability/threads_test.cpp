@@ -41,6 +41,37 @@ TEST(Threads, ThreeThousandThreadsTenAllocationsEach) {
   EXPECT_TRUE(t.ended_by_exit(0));
 }
 
+// A thread's first stack captures make the recorder call foreign code that allocates (libc's
+// pthread_getattr_np reads /proc/self/maps through stdio for the main thread; pthread_setspecific
+// may grow the key table; libunwind). Those calls run in heapline's internal phase: none of
+// their blocks may be recorded as the program's, on the main thread or on any of 200 fresh
+// threads, whichever unwinder runs. A leak of one would show as a total that depends on the
+// unwinder, and as an allocation with a one-frame stack (taken for a signal handler's; the
+// frame-pointer walk of this program, built without frame pointers, ends after one frame anyway).
+TEST(Threads, RecordersOwnAllocationsOnFreshThreadsAreNotTheProgramsUnderEveryUnwinder) {
+  std::vector<uint64_t> totals;
+  for (const char* unwind : {"dwarf", "libunwind", "fp"}) {
+    SCOPED_TRACE(unwind);
+    TempDir dir;
+    e2e::RunOptions options;
+    options.env = {{"HEAPLINE_UNWIND", unwind}};
+    options.inherit_env = false;
+    const RunResult r = e2e::run_traced(dir, REL_THREADS, {"many", "200", "3"}, options);
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(heapline_lines(r.err), std::vector<std::string>{});
+    const TraceTally t = only_trace(r);
+    EXPECT_EQ(t.allocs_of(3001), 600u);
+    EXPECT_EQ(t.frees_of(3001), 600u);
+    if (std::string(unwind) != "fp") {
+      EXPECT_EQ(t.one_frame_allocations, 0u);
+    }
+    totals.push_back(t.allocations);
+  }
+  ASSERT_EQ(totals.size(), 3u);
+  EXPECT_EQ(totals[1], totals[0]) << "libunwind";
+  EXPECT_EQ(totals[2], totals[0]) << "fp";
+}
+
 TEST(Threads, ThreadsExitWhileOthersAllocate) {
   TempDir dir;
   const RunResult r = run_traced(dir, REL_THREADS, {"overlap", "500"});
