@@ -79,22 +79,21 @@ inline void before_free(const hp::HookScope& scope, void* p, AllocApi api) {
 
 // realloc and reallocarray once the real functions are known and `old` is not the pool's.
 // `total` is the new size in bytes.
-template <typename RealCall>
 inline void* traced_realloc(const hp::HookScope& scope, void* old, size_t total, AllocApi api,
-                            const void* site, RealCall&& real_call) {
+                            const void* site) {
   if (scope.may_record()) {
     const uint64_t before = hp::trace_clock();
     hp::RecorderPhase phase;  // see the header: handlers' calls from here on are queued
-    void* p = real_call();
+    void* p = hp::real.realloc(old, total);
     hp::RecorderSection section(scope.may_wait());
     // glibc's realloc(p, 0) frees p and returns NULL; any other NULL is a failure (p untouched).
     if (old && (p || total == 0) && hp::should_record_free(old)) hp::record_free(old, api, before);
     if (p && hp::should_sample(hp::t_state, total)) hp::record_alloc(p, total, api);
     return p;
   }
-  if (!scope.must_queue()) return real_call();
+  if (!scope.must_queue()) return hp::real.realloc(old, total);
   const uint64_t before = hp::trace_clock();
-  void* p = real_call();
+  void* p = hp::real.realloc(old, total);
   if (old && (p || total == 0)) hp::queue_free_at(old, api, before);
   if (p) hp::queue_alloc(p, total, api, site);
   return p;
@@ -153,10 +152,12 @@ HEAPLINE_EXPORT void* realloc(void* old, size_t size) {
     after_alloc(scope, p, size, AllocApi::kRealloc, __builtin_return_address(0));
     return p;
   }
-  return traced_realloc(scope, old, size, AllocApi::kRealloc, __builtin_return_address(0),
-                        [&] { return hp::real.realloc(old, size); });
+  return traced_realloc(scope, old, size, AllocApi::kRealloc, __builtin_return_address(0));
 }
 
+// glibc's reallocarray is this overflow check and a call of realloc, through the PLT, i.e. of
+// the realloc hook: called from here it would be a nested call, taken for a signal handler's.
+// So the real realloc is called directly, as glibc would.
 HEAPLINE_EXPORT void* reallocarray(void* old, size_t count, size_t size) {
   hp::HookScope scope;
   size_t total;
@@ -170,8 +171,7 @@ HEAPLINE_EXPORT void* reallocarray(void* old, size_t count, size_t size) {
     after_alloc(scope, p, total, AllocApi::kReallocArray, __builtin_return_address(0));
     return p;
   }
-  return traced_realloc(scope, old, total, AllocApi::kReallocArray, __builtin_return_address(0),
-                        [&] { return hp::real.reallocarray(old, count, size); });
+  return traced_realloc(scope, old, total, AllocApi::kReallocArray, __builtin_return_address(0));
 }
 
 HEAPLINE_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {

@@ -40,7 +40,6 @@ void resolve_real_functions() {
       {"free", slot_of(r.free)},
       {"calloc", slot_of(r.calloc)},
       {"realloc", slot_of(r.realloc)},
-      {"reallocarray", slot_of(r.reallocarray)},
       {"posix_memalign", slot_of(r.posix_memalign)},
       {"aligned_alloc", slot_of(r.aligned_alloc)},
       {"memalign", slot_of(r.memalign)},

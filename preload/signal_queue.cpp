@@ -34,27 +34,7 @@ thread_local SignalQueue t_queue __attribute__((tls_model("initial-exec")));
 // Slots are reserved by compare-and-swap on t_queued, so a handler interrupted while queuing by
 // another handler (nested signals) cannot be given the same slot. The thread itself only reads
 // t_queued between handlers, so plain (atomic) loads see every queued event complete.
-#ifdef HEAPLINE_PROBE_NESTED
-}  // namespace
-}  // namespace heapline::preload
-#include <fcntl.h>
-#include <unistd.h>
-#include <cstdio>
-namespace heapline::preload {
-namespace {
-void probe(const QueuedEvent& e) {
-  char line[128];
-  const int n = snprintf(line, sizeof line, "%d %d %s %lx %lu\n", getpid(), gettid(),
-                         e.is_alloc ? "alloc" : "free", (unsigned long)e.site, (unsigned long)e.size);
-  const int fd = open("/tmp/heapline-nested-probe.log", O_WRONLY | O_APPEND | O_CREAT, 0644);
-  if (fd >= 0) { (void)!write(fd, line, n); close(fd); }
-}
-#endif
-
 void push(const QueuedEvent& e) {
-#ifdef HEAPLINE_PROBE_NESTED
-  probe(e);
-#endif
   SignalQueue& q = t_queue;
   uint32_t slot = __atomic_load_n(&detail::t_queued, __ATOMIC_RELAXED);
   do {
