@@ -53,8 +53,9 @@ inline bool have_real(const hp::HookScope& scope) {
 }
 
 // `site`: the hook's return address, the one frame of a queued allocation's stack.
-inline void after_alloc(const hp::HookScope& scope, void* p, size_t size, AllocApi api,
-                        const void* site) {
+// Inlined, as the hooks below: a frame of ours more is a frame more for every stack walk.
+__attribute__((always_inline)) inline void after_alloc(const hp::HookScope& scope, void* p, size_t size,
+                                                   AllocApi api, const void* site) {
   if (!p) return;
   if (scope.may_record()) {
     if (hp::should_sample(hp::t_state, size)) {
@@ -66,7 +67,7 @@ inline void after_alloc(const hp::HookScope& scope, void* p, size_t size, AllocA
   }
 }
 
-inline void before_free(const hp::HookScope& scope, void* p, AllocApi api) {
+__attribute__((always_inline)) inline void before_free(const hp::HookScope& scope, void* p, AllocApi api) {
   if (scope.may_record()) {
     if (hp::should_record_free(p)) {
       hp::Recording recording(scope);
@@ -79,8 +80,8 @@ inline void before_free(const hp::HookScope& scope, void* p, AllocApi api) {
 
 // realloc and reallocarray once the real functions are known and `old` is not the pool's.
 // `total` is the new size in bytes.
-inline void* traced_realloc(const hp::HookScope& scope, void* old, size_t total, AllocApi api,
-                            const void* site) {
+__attribute__((always_inline)) inline void* traced_realloc(const hp::HookScope& scope, void* old, size_t total,
+                                                     AllocApi api, const void* site) {
   if (scope.may_record()) {
     const uint64_t before = hp::trace_clock();
     hp::RecorderPhase phase;  // see the header: handlers' calls from here on are queued

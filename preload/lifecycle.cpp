@@ -24,7 +24,7 @@
 
 namespace heapline::preload {
 
-thread_local ThreadState t_state __attribute__((tls_model("initial-exec"))) = {};
+constinit thread_local ThreadState t_state __attribute__((tls_model("initial-exec"))) = {};
 std::atomic<State> g_state{State::kUninitialized};
 uint32_t g_max_depth = 64;
 

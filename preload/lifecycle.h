@@ -52,7 +52,9 @@ void record_exec_failed();
 // The destructor restores the phase found.
 class HookScope {
  public:
-  HookScope() : outer_(t_state.phase) {
+  // Inlined (here and in the classes below): on every hook call, and an outlined destructor
+  // would be a frame more for every stack walk.
+  __attribute__((always_inline)) HookScope() : outer_(t_state.phase) {
     if (__builtin_expect(outer_ == Phase::kOutside, 1)) {
       set_phase(Phase::kHook);
     } else if (outer_ == Phase::kHook) {
@@ -60,7 +62,7 @@ class HookScope {
       t_state.never_wait = true;
     }
   }
-  ~HookScope() {
+  __attribute__((always_inline)) ~HookScope() {
     set_phase(outer_);
     if (__builtin_expect(outer_ == Phase::kHook, 0)) t_state.never_wait = saved_never_wait_;
   }
@@ -73,7 +75,7 @@ class HookScope {
   bool must_queue() const { return outer_ == Phase::kRecorder; }
   // Also starts the recorder on the first allocation of the process (which may come from a
   // library initialized before ours, e.g. libstdc++'s emergency exception pool).
-  bool may_record() const {
+  __attribute__((always_inline)) bool may_record() const {
     if (outer_ > Phase::kHook) return false;
     State s = g_state.load(std::memory_order_acquire);
     if (__builtin_expect(s == State::kUninitialized, 0)) {
@@ -94,7 +96,9 @@ class HookScope {
 // nested recording enters without waiting.
 class Recording {
  public:
-  explicit Recording(const HookScope& scope) : section_(scope.may_wait()) {}
+  __attribute__((always_inline)) explicit Recording(const HookScope& scope)
+      : section_(scope.may_wait()) {}
+  __attribute__((always_inline)) ~Recording() {}
   Recording(const Recording&) = delete;
   Recording& operator=(const Recording&) = delete;
 

@@ -53,8 +53,7 @@ class ErrnoKeeper {
 
 void init_thread_tracking() { pthread_key_create(&g_thread_key, on_thread_exit); }
 
-void register_thread(ThreadState& t) {
-  if (__builtin_expect(t.key_set, 1)) return;
+__attribute__((noinline)) void register_new_thread(ThreadState& t) {
   t.key_set = true;
   // glibc allocates the second level of a thread's key table for keys past the first 32, and
   // the capture's preparation allocates too.
@@ -64,11 +63,16 @@ void register_thread(ThreadState& t) {
   prepare_thread_for_capture();
 }
 
+void register_thread(ThreadState& t) {
+  if (__builtin_expect(!t.key_set, 0)) register_new_thread(t);
+}
+
 namespace {
 
 // Writes the stack's kStack record if the stack is new, then the kAlloc. False if a record was
 // dropped for want of a chunk (counted as lost).
-bool write_alloc(ThreadState& t, const void* p, size_t size, format::AllocApi api,
+__attribute__((always_inline)) inline bool write_alloc(ThreadState& t, const void* p, size_t size,
+                                                       format::AllocApi api,
                  const uint64_t* frames, size_t depth, uint64_t hash, uint64_t now) {
   const StackInterner::Result stack = stack_interner().intern(hash);
   if (stack.is_new) {

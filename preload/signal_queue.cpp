@@ -62,7 +62,7 @@ void write_event(const QueuedEvent& e) {
 }  // namespace
 
 namespace detail {
-thread_local uint32_t t_queued __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local uint32_t t_queued __attribute__((tls_model("initial-exec"))) = 0;
 
 // Runs in the thread that was interrupted, never in a handler that queues: events queued while
 // this writes (in kRecorder) are appended and written in turn; once the queue is seen empty in

@@ -27,7 +27,7 @@ void queue_free(const void* p, format::AllocApi api);
 void queue_free_at(const void* p, format::AllocApi api, uint64_t time_ns);
 
 namespace detail {
-extern thread_local uint32_t t_queued __attribute__((tls_model("initial-exec")));
+extern thread_local constinit uint32_t t_queued __attribute__((tls_model("initial-exec")));
 // Back in `quiet` (a phase whose nested calls do not queue), writes what was queued.
 void write_queued(Phase quiet);
 }  // namespace detail
@@ -36,8 +36,10 @@ void write_queued(Phase quiet);
 // events queued meanwhile are written.
 class RecorderPhase {
  public:
-  RecorderPhase() : saved_(t_state.phase) { set_phase(Phase::kRecorder); }
-  ~RecorderPhase() {
+  __attribute__((always_inline)) RecorderPhase() : saved_(t_state.phase) {
+    set_phase(Phase::kRecorder);
+  }
+  __attribute__((always_inline)) ~RecorderPhase() {
     set_phase(saved_);
     if (__builtin_expect(detail::t_queued != 0, 0)) detail::write_queued(saved_);
   }
