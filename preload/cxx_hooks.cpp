@@ -52,8 +52,9 @@ bool runtime_is_libstdcxx() {
 }
 
 // Inlined: a frame of ours more is a frame more for every stack walk.
-__attribute__((always_inline)) inline void after_new(const hp::HookScope& scope, void* p, size_t size,
-                                                 AllocApi api, const void* site) {
+__attribute__((always_inline)) inline void after_new(const hp::HookScope& scope, void* p,
+                                                     size_t size, AllocApi api,
+                                                     const void* site) {
   if (scope.may_record()) {
     if (hp::should_sample(hp::t_state, size)) {
       hp::Recording recording(scope);
@@ -64,7 +65,8 @@ __attribute__((always_inline)) inline void after_new(const hp::HookScope& scope,
   }
 }
 
-__attribute__((always_inline)) inline void before_delete(const hp::HookScope& scope, void* p, AllocApi api) {
+__attribute__((always_inline)) inline void before_delete(const hp::HookScope& scope, void* p,
+                                                         AllocApi api) {
   if (scope.may_record()) {
     if (hp::should_record_free(p)) {
       hp::Recording recording(scope);

@@ -41,10 +41,9 @@ namespace pool = heapline::preload::bootstrap_pool;
 
 namespace {
 
-// True when the real functions can be called. False only for the allocations dlsym itself makes
-// while this thread resolves them: those come from the bootstrap pool.
-// A nested call (our own dlsym(RTLD_NEXT, ...), or a signal handler that interrupted the
-// resolving) takes its block from the pool.
+// True when the real functions can be called. False only for a nested call before they are known
+// (the allocations dlsym itself makes while this thread resolves them, or a signal handler's
+// that interrupted the resolving): those come from the bootstrap pool.
 inline bool have_real(const hp::HookScope& scope) {
   if (__builtin_expect(hp::real_functions_ready(), 1)) return true;
   if (!scope.outermost()) return false;
@@ -53,9 +52,10 @@ inline bool have_real(const hp::HookScope& scope) {
 }
 
 // `site`: the hook's return address, the one frame of a queued allocation's stack.
-// Inlined, as the hooks below: a frame of ours more is a frame more for every stack walk.
-__attribute__((always_inline)) inline void after_alloc(const hp::HookScope& scope, void* p, size_t size,
-                                                   AllocApi api, const void* site) {
+// Inlined, as the helpers below: a frame of ours more is a frame more for every stack walk.
+__attribute__((always_inline)) inline void after_alloc(const hp::HookScope& scope, void* p,
+                                                       size_t size, AllocApi api,
+                                                       const void* site) {
   if (!p) return;
   if (scope.may_record()) {
     if (hp::should_sample(hp::t_state, size)) {
@@ -67,7 +67,8 @@ __attribute__((always_inline)) inline void after_alloc(const hp::HookScope& scop
   }
 }
 
-__attribute__((always_inline)) inline void before_free(const hp::HookScope& scope, void* p, AllocApi api) {
+__attribute__((always_inline)) inline void before_free(const hp::HookScope& scope, void* p,
+                                                       AllocApi api) {
   if (scope.may_record()) {
     if (hp::should_record_free(p)) {
       hp::Recording recording(scope);
@@ -80,11 +81,12 @@ __attribute__((always_inline)) inline void before_free(const hp::HookScope& scop
 
 // realloc and reallocarray once the real functions are known and `old` is not the pool's.
 // `total` is the new size in bytes.
-__attribute__((always_inline)) inline void* traced_realloc(const hp::HookScope& scope, void* old, size_t total,
-                                                     AllocApi api, const void* site) {
+__attribute__((always_inline)) inline void* traced_realloc(const hp::HookScope& scope, void* old,
+                                                           size_t total, AllocApi api,
+                                                           const void* site) {
   if (scope.may_record()) {
     const uint64_t before = hp::trace_clock();
-    hp::RecorderPhase phase;  // see the header: handlers' calls from here on are queued
+    hp::RecorderPhase phase;  // handlers' calls from here on are queued (see the top of the file)
     void* p = hp::real.realloc(old, total);
     hp::RecorderSection section(scope.may_wait());
     // glibc's realloc(p, 0) frees p and returns NULL; any other NULL is a failure (p untouched).
