@@ -69,7 +69,9 @@ size_t walk_frame_pointers(void** out, size_t max) {
   if (!stack_bounds(b)) return 0;
   auto fp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   size_t n = 0;
-  while (n < max && fp >= b.low && fp + 2 * sizeof(uintptr_t) <= b.high && fp % sizeof(uintptr_t) == 0) {
+  // `fp <= high - 16`, not `fp + 16 <= high`: a garbage rbp near 2^64 would wrap past the test.
+  while (n < max && fp >= b.low && fp <= b.high - 2 * sizeof(uintptr_t) &&
+         fp % sizeof(uintptr_t) == 0) {
     const auto* frame = reinterpret_cast<const uintptr_t*>(fp);
     const uintptr_t ret = frame[1];
     if (ret < 4096) break;

@@ -87,5 +87,32 @@ TEST_P(UnwindStacks, EveryAllocationHasItsOwnCallers) {
 // The default (cached .eh_frame rules) and plain libunwind must agree with the truth alike.
 INSTANTIATE_TEST_SUITE_P(Unwinders, UnwindStacks, ::testing::Values("dwarf", "libunwind"));
 
+// rbp holding garbage at an allocation (code without frame pointers): the frame-pointer walk
+// once took rbp = 2^64 - 16 for a frame (its bounds test wrapped) and crashed the target (seen
+// as `as` dying under g++). Every unwinder must leave the program alone and record every block.
+class HostileFramePointer : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(HostileFramePointer, TheProgramRunsOnAndEveryBlockIsRecordedAtItsLine) {
+  constexpr const char* kHostileSource = "unwind_hostile_rbp.c";
+  Traced run;
+  trace_program(run, {UNWIND_HOSTILE_RBP}, {{"HEAPLINE_UNWIND", GetParam()}});
+  ASSERT_TRUE(run.outcome.exited(0)) << run.outcome.describe();
+  EXPECT_EQ(run.outcome.out, "50\n");
+  const Report& r = run.report;
+  SCOPED_TRACE(describe(r));
+  const uint32_t site = marker_line(kHostileSource, "@hostile_alloc");
+  uint64_t blocks = 0, bytes = 0;
+  for (const auto& g : r.leaks) {
+    if (g.site.line != site || !same_file(g.site.file, kHostileSource)) continue;
+    blocks += g.blocks;
+    bytes += g.bytes;
+  }
+  EXPECT_EQ(blocks, 50u);
+  EXPECT_EQ(bytes, 50u * 64);
+}
+
+INSTANTIATE_TEST_SUITE_P(Unwinders, HostileFramePointer,
+                         ::testing::Values("dwarf", "libunwind", "fp"));
+
 }  // namespace
 }  // namespace heapline::analysis_test
