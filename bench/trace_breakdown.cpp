@@ -3,7 +3,8 @@
 // records, other records and section lengths) and compresses each class on its own with zstd at the recorder's
 // level and window, so each class's share of the trace shows in bytes per allocation. Also
 // shows the framing costs: FrameHeaders, and what the per-chunk flushes cost against
-// compressing each stream in one go. Usage: trace_breakdown [--level N] trace...
+// compressing each stream in one go; --try compresses the frames again with other zstd
+// parameters. Usage: trace_breakdown [--level N] [--try LEVEL:WINDOWLOG:LDM]... trace...
 #include <zstd.h>
 
 #include <cstdio>
@@ -31,6 +32,34 @@ std::vector<uint8_t> read_file(const char* path) {
   return data;
 }
 
+// zstd parameters to try the decoded frames with (--try LEVEL:WINDOWLOG:LDM).
+struct Try {
+  int level, window_log, ldm;
+};
+
+// The stream's frames compressed again as the drain does, a flush per frame, with `t`.
+size_t recompress(const std::vector<uint8_t>& bytes, const std::vector<size_t>& frames, Try t) {
+  ZSTD_CCtx* c = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, t.level);
+  ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, t.window_log);
+  ZSTD_CCtx_setParameter(c, ZSTD_c_enableLongDistanceMatching, t.ldm);
+  std::vector<uint8_t> out(ZSTD_CStreamOutSize());
+  size_t total = 0, at = 0;
+  for (const size_t n : frames) {
+    ZSTD_inBuffer in{bytes.data() + at, n, 0};
+    size_t left;
+    do {
+      ZSTD_outBuffer o{out.data(), out.size(), 0};
+      left = ZSTD_compressStream2(c, &o, &in, ZSTD_e_flush);
+      if (ZSTD_isError(left)) break;
+      total += o.pos;
+    } while (left);
+    at += n;
+  }
+  ZSTD_freeCCtx(c);
+  return total;
+}
+
 size_t zstd_size(const std::vector<uint8_t>& bytes, int level) {
   if (bytes.empty()) return 0;
   ZSTD_CCtx* c = ZSTD_createCCtx();
@@ -52,6 +81,7 @@ struct Stream {
   std::vector<uint64_t> ordinal_storage = std::vector<uint64_t>(kOrdinalWindow);
   BlockOrdinals ordinals{ordinal_storage.data()};
   std::vector<uint8_t> decoded;  // every frame's bytes, in order
+  std::vector<size_t> frame_sizes;
   size_t compressed = 0;
 };
 
@@ -124,7 +154,7 @@ void split(const uint8_t* data, size_t size, bool stream_coded, Stream& s,
   if (!c.ok || !sizes.ok || !addresses.ok) fprintf(stderr, "warning: a frame did not parse to its end\n");
 }
 
-int breakdown(const char* path, int level) {
+int breakdown(const char* path, int level, const std::vector<Try>& tries) {
   const std::vector<uint8_t> file = read_file(path);
   if (file.size() < sizeof(FileHeader)) {
     fprintf(stderr, "%s: not a trace\n", path);
@@ -166,14 +196,17 @@ int breakdown(const char* path, int level) {
     }
     split(buffer.data(), out.pos, f.flags & kFrameStreamCoded, s, classes, allocs, frees);
     s.decoded.insert(s.decoded.end(), buffer.data(), buffer.data() + out.pos);
+    s.frame_sizes.push_back(out.pos);
     s.compressed += f.compressed_size;
     ++frames;
     compressed += f.compressed_size;
     offset += sizeof f + f.compressed_size;
   }
   size_t one_shot = 0;
+  std::vector<size_t> tried(tries.size());
   for (auto& [tid, s] : streams) {
     one_shot += zstd_size(s.decoded, level);
+    for (size_t i = 0; i < tries.size(); ++i) tried[i] += recompress(s.decoded, s.frame_sizes, tries[i]);
     ZSTD_freeDCtx(s.dctx);
   }
   const double a = allocs ? static_cast<double>(allocs) : 1;
@@ -195,6 +228,9 @@ int breakdown(const char* path, int level) {
   printf("  %-16s %12s %12llu %9.4f\n", "frame headers", "",
          static_cast<unsigned long long>(frames * sizeof(FrameHeader)), frames * sizeof(FrameHeader) / a);
   printf("  %-16s %12s %12zu %9.4f\n", "file", "", file.size(), file.size() / a);
+  for (size_t i = 0; i < tries.size(); ++i)
+    printf("  frames again at level %d, window 2^%d%s: %zu bytes, %.4f B/alloc\n", tries[i].level,
+           tries[i].window_log, tries[i].ldm ? ", long-distance matching" : "", tried[i], tried[i] / a);
   return 0;
 }
 
@@ -202,13 +238,20 @@ int breakdown(const char* path, int level) {
 
 int main(int argc, char** argv) {
   int level = 3, status = 0;
+  std::vector<Try> tries;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--level") && i + 1 < argc) {
       level = atoi(argv[++i]);
       continue;
     }
-    status |= breakdown(argv[i], level);
+    if (!std::strcmp(argv[i], "--try") && i + 1 < argc) {
+      Try t{3, 21, 0};
+      sscanf(argv[++i], "%d:%d:%d", &t.level, &t.window_log, &t.ldm);
+      tries.push_back(t);
+      continue;
+    }
+    status |= breakdown(argv[i], level, tries);
   }
-  if (argc < 2) fprintf(stderr, "usage: trace_breakdown [--level N] trace...\n");
+  if (argc < 2) fprintf(stderr, "usage: trace_breakdown [--level N] [--try LEVEL:WINDOWLOG:LDM]... trace...\n");
   return argc < 2 ? 2 : status;
 }
