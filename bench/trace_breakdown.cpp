@@ -4,7 +4,7 @@
 // level and window, so each class's share of the trace shows in bytes per allocation. Also
 // shows the framing costs: FrameHeaders, and what the per-chunk flushes cost against
 // compressing each stream in one go; --try compresses the frames again with other zstd
-// parameters. Usage: trace_breakdown [--level N] [--try LEVEL:WINDOWLOG:LDM]... trace...
+// parameters. Usage: trace_breakdown [--level N] [--try LEVEL:WINDOWLOG:LDM[:HASHLOG[:LDMMINMATCH]]]... trace...
 #include <zstd.h>
 
 #include <cstdio>
@@ -34,7 +34,7 @@ std::vector<uint8_t> read_file(const char* path) {
 
 // zstd parameters to try the decoded frames with (--try LEVEL:WINDOWLOG:LDM).
 struct Try {
-  int level, window_log, ldm;
+  int level, window_log, ldm, hash_log, ldm_min_match;
 };
 
 // The stream's frames compressed again as the drain does, a flush per frame, with `t`.
@@ -43,6 +43,8 @@ size_t recompress(const std::vector<uint8_t>& bytes, const std::vector<size_t>& 
   ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, t.level);
   ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, t.window_log);
   ZSTD_CCtx_setParameter(c, ZSTD_c_enableLongDistanceMatching, t.ldm);
+  if (t.hash_log) ZSTD_CCtx_setParameter(c, ZSTD_c_hashLog, t.hash_log);
+  if (t.ldm_min_match) ZSTD_CCtx_setParameter(c, ZSTD_c_ldmMinMatch, t.ldm_min_match);
   std::vector<uint8_t> out(ZSTD_CStreamOutSize());
   size_t total = 0, at = 0;
   for (const size_t n : frames) {
@@ -229,8 +231,9 @@ int breakdown(const char* path, int level, const std::vector<Try>& tries) {
          static_cast<unsigned long long>(frames * sizeof(FrameHeader)), frames * sizeof(FrameHeader) / a);
   printf("  %-16s %12s %12zu %9.4f\n", "file", "", file.size(), file.size() / a);
   for (size_t i = 0; i < tries.size(); ++i)
-    printf("  frames again at level %d, window 2^%d%s: %zu bytes, %.4f B/alloc\n", tries[i].level,
-           tries[i].window_log, tries[i].ldm ? ", long-distance matching" : "", tried[i], tried[i] / a);
+    printf("  frames again at level %d, window 2^%d, ldm %d, hashLog %d, ldmMinMatch %d: %zu bytes, "
+           "%.4f B/alloc\n", tries[i].level, tries[i].window_log, tries[i].ldm, tries[i].hash_log,
+           tries[i].ldm_min_match, tried[i], tried[i] / a);
   return 0;
 }
 
@@ -245,13 +248,14 @@ int main(int argc, char** argv) {
       continue;
     }
     if (!std::strcmp(argv[i], "--try") && i + 1 < argc) {
-      Try t{3, 21, 0};
-      sscanf(argv[++i], "%d:%d:%d", &t.level, &t.window_log, &t.ldm);
+      Try t{3, 21, 0, 0, 0};
+      sscanf(argv[++i], "%d:%d:%d:%d:%d", &t.level, &t.window_log, &t.ldm, &t.hash_log,
+             &t.ldm_min_match);
       tries.push_back(t);
       continue;
     }
     status |= breakdown(argv[i], level, tries);
   }
-  if (argc < 2) fprintf(stderr, "usage: trace_breakdown [--level N] [--try LEVEL:WINDOWLOG:LDM]... trace...\n");
+  if (argc < 2) fprintf(stderr, "usage: trace_breakdown [--level N] [--try LEVEL:WINDOWLOG:LDM[:HASHLOG[:LDMMINMATCH]]]... trace...\n");
   return argc < 2 ? 2 : status;
 }

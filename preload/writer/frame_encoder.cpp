@@ -59,6 +59,8 @@ FrameEncoder::Stream& FrameEncoder::stream_for(uint32_t tid) {
   ZSTD_CCtx_reset(s.cctx, ZSTD_reset_session_and_parameters);
   ZSTD_CCtx_setParameter(s.cctx, ZSTD_c_compressionLevel, level_);
   ZSTD_CCtx_setParameter(s.cctx, ZSTD_c_windowLog, kWindowLog);
+  ZSTD_CCtx_setParameter(s.cctx, ZSTD_c_enableLongDistanceMatching, 1);
+  ZSTD_CCtx_setParameter(s.cctx, ZSTD_c_ldmMinMatch, kLongMatchMin);
   s.tid = tid;
   s.last_seq = 0;
   s.history.reset();

@@ -5,7 +5,7 @@
 // Why streams: compressed alone, a 32 KiB chunk starts from an empty zstd window each time; a
 // stream keeps the thread's last 1 MiB as context, and a program's allocation patterns repeat
 // on that scale (sqlite3: 0.49 -> 0.14 bytes per allocation). A compressor per stream costs
-// about 3 MiB (2 MiB window), an address history 128 KiB and the ordinal tables 6 MiB of
+// about 5 MiB (4 MiB window), an address history 128 KiB and the ordinal tables 6 MiB of
 // address space (touched as used: churn's 256 live blocks touch a few pages, a program with
 // 100 k long-lived blocks all of it), so only kStreams are kept, given to threads as they come (least recently used
 // goes); a thread that loses its stream starts a new one, which the reader sees as prev_seq 0.
@@ -26,10 +26,15 @@ namespace heapline::preload {
 class FrameEncoder {
  public:
   static constexpr int kStreams = 4;
-  // A 2 MiB window: the containers workload repeats its teardown order from one round to the
-  // next ~1.5 MiB of records later (1 MiB: 0.31, 2 MiB: 0.13 B/alloc); the reader's
-  // decompressor needs as much per open stream.
-  static constexpr int kWindowLog = 21;
+  // A 4 MiB window with zstd's long-distance matcher (matches of 32 bytes or more, found by a
+  // rolling hash over the whole window): programs repeat their allocation patterns at distances
+  // beyond what level 3's hash table keeps. Containers (10 equal rounds, ~1.7 MiB of records
+  // each): 0.23 -> 0.14 B/alloc; sqlite3 0.140 -> 0.124; python3 0.164 -> 0.166; churn 3.90 ->
+  // 3.89 (trace_breakdown --try 3:22:1:0:32 against 3:21:0). It costs zstd instructions: churn
+  // +15%, containers and python3 4-5x (~50 -> ~230 instructions per allocation, of a drain
+  // total of ~500). The reader's decompressor needs the window per open stream.
+  static constexpr int kWindowLog = 22;
+  static constexpr int kLongMatchMin = 32;
 
   // (Re)starts with no stream open: at start-up, and in a forked child, whose trace is new.
   bool start(int zstd_level, uint32_t chunk_size);
