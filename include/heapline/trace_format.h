@@ -1,4 +1,4 @@
-// heapline trace format, version 2: the one contract between the recorder (preload/) and the
+// heapline trace format, version 3: the one contract between the recorder (preload/) and the
 // analyzer (analyzer/). Standard library only. docs/trace-format.md describes it byte by byte.
 //
 // A trace file is three regions:
@@ -212,7 +212,7 @@ struct Cursor {
 
 // ---------------------------------------------------------------------------------------------
 // Addresses. In a ring chunk (what threads write): zz delta against the previous kAlloc/kFree
-// address of the chunk (0 before the first). In a frame with kFrameAddressHistory: a code that
+// address of the chunk (0 before the first). In a stream-coded frame (stream_coding.h): a code that
 // refers back into the stream's history of addresses. Programs free and reuse the addresses they
 // touched last (glibc's tcache returns the block freed last), so "the address coded d addresses
 // ago" is a small number that repeats with the program's own patterns, which zstd then all but
