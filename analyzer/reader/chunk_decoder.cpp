@@ -9,7 +9,7 @@ using format::RecordKind;
 ChunkDecoder::ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time,
                            uint32_t time_shift, uint32_t tid, uint64_t file_offset,
                            bool in_frame, bool lenient, const std::string* path,
-                           format::AddressHistory* history)
+                           StreamState* stream)
     : cursor_{data, data + size},
       begin_(data),
       file_offset_(file_offset),
@@ -19,16 +19,38 @@ ChunkDecoder::ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time,
       tid_(tid),
       ticks_(base_time),
       time_shift_(time_shift),
-      history_(history) {}
+      stream_(stream) {
+  if (!stream_) return;
+  format::FrameSections sections;
+  if (!sections.parse(data, size)) corrupt("section lengths beyond the frame");
+  cursor_ = sections.records;
+  sizes_ = sections.sizes;
+  addresses_ = sections.addresses;
+}
 
-uint64_t ChunkDecoder::address(format::Cursor& c) {
+uint64_t ChunkDecoder::alloc_address(format::Cursor& c) {
   uint64_t a = 0;
-  if (history_) {
-    history_->decode(c, a);
+  if (stream_) {
+    if (stream_->history.decode(addresses_, a)) stream_->ordinals.on_alloc(a);
     return a;
   }
   a = last_address_ + static_cast<uint64_t>(format::unzigzag(c.varint()));
   if (c.ok) last_address_ = a;
+  return a;
+}
+
+uint64_t ChunkDecoder::free_address(format::Cursor& c) {
+  if (!stream_) return alloc_address(c);
+  uint64_t a = 0;
+  const uint64_t code = c.varint();
+  if (!c.ok) return 0;
+  if (code == format::kFreeByAddress) {
+    stream_->history.decode(c, a);
+  } else if (stream_->ordinals.decode_free(code, a)) {
+    stream_->history.remember(a);
+  } else {
+    c.fail();
+  }
   return a;
 }
 
@@ -42,7 +64,10 @@ void ChunkDecoder::corrupt(const char* what) const {
 }
 
 bool ChunkDecoder::advance() {
-  if (cursor_.remaining() == 0) return false;
+  if (cursor_.remaining() == 0) {
+    if (sizes_.remaining() || addresses_.remaining()) corrupt("sections longer than their records");
+    return false;
+  }
   format::Cursor c = cursor_;
   const uint8_t kind = c.byte();
   const uint64_t delta = c.varint();
@@ -54,13 +79,14 @@ bool ChunkDecoder::advance() {
   switch (kind_) {
     case RecordKind::kAlloc:
       u_[0] = c.byte();                                          // api
-      u_[1] = c.varint();                                        // size
-      u_[2] = address(c);
+      u_[1] = stream_ ? sizes_.varint() : c.varint();            // size
+      u_[2] = alloc_address(c);
       u_[3] = c.varint();                                        // stack id
+      if (!sizes_.ok || !addresses_.ok) c.fail();
       break;
     case RecordKind::kFree:
       u_[0] = c.byte();
-      u_[2] = address(c);
+      u_[2] = free_address(c);
       break;
     case RecordKind::kStack: {
       u_[0] = c.varint();

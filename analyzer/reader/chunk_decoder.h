@@ -3,14 +3,27 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "heapline/stream_coding.h"
 #include "heapline/trace_format.h"
 #include "records.h"
 
 namespace heapline::analysis {
+
+// What a thread's stream-coded frames refer back to, carried from frame to frame of the stream.
+struct StreamState {
+  format::AddressHistory history;
+  std::unique_ptr<uint64_t[]> ordinal_storage{new uint64_t[format::kOrdinalWindow]};
+  format::BlockOrdinals ordinals{ordinal_storage.get()};
+  void reset() {
+    history.reset();
+    ordinals.reset();
+  }
+};
 
 class ChunkDecoder {
  public:
@@ -18,11 +31,12 @@ class ChunkDecoder {
   // short): stop quietly there instead of reporting corruption. `file_offset`: where `data` is
   // in the file; for a decompressed frame (`in_frame`) the offset of its FrameHeader instead,
   // since positions inside decompressed bytes are not file offsets.
-  // `history`: the frame's stream's address history (kFrameAddressHistory), or null for addresses
-  // delta-coded within the chunk; it must outlive the decoder.
+  // `stream`: the frame's stream's state (a kFrameStreamCoded frame), or null for records as a
+  // ring chunk has them; it must outlive the decoder. Throws TraceError if the frame's section
+  // lengths do not fit it.
   ChunkDecoder(const uint8_t* data, size_t size, uint64_t base_time, uint32_t time_shift,
                uint32_t tid, uint64_t file_offset, bool in_frame, bool lenient,
-               const std::string* path, format::AddressHistory* history = nullptr);
+               const std::string* path, StreamState* stream = nullptr);
 
   // Decodes the next record. False at the end of the chunk. Throws TraceError on corruption.
   bool advance();
@@ -33,7 +47,8 @@ class ChunkDecoder {
 
  private:
   [[noreturn]] void corrupt(const char* what) const;
-  uint64_t address(format::Cursor& c);
+  uint64_t alloc_address(format::Cursor& c);
+  uint64_t free_address(format::Cursor& c);
 
   format::Cursor cursor_;
   const uint8_t* begin_;
@@ -45,7 +60,8 @@ class ChunkDecoder {
   uint64_t ticks_;
   uint32_t time_shift_;
   uint64_t last_address_ = 0;
-  format::AddressHistory* history_;
+  StreamState* stream_;
+  format::Cursor sizes_{}, addresses_{};  // a stream-coded frame's other sections
   format::RecordKind kind_{};
 
   // The current record's fields (reused between records to avoid allocation).

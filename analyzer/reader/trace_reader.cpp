@@ -112,7 +112,8 @@ void TraceReader::index_frames(int fd) {
       throw TraceError(info_.path, offset, std::string("cannot read: ") + strerror(errno));
     const bool header_ok = f.magic == format::kFrameMagic &&
                            f.header_checksum == format::frame_header_checksum(f) &&
-                           f.raw_size <= h.chunk_size && f.compressed_size > 0;
+                           f.raw_size <= format::kMaxRecodeGrowth * uint64_t{h.chunk_size} &&
+                           f.compressed_size > 0;
     const bool body_present = offset + sizeof f + f.compressed_size <= info_.file_size;
     if (!header_ok || !body_present) {
       if (offset < published_end) {
@@ -128,7 +129,8 @@ void TraceReader::index_frames(int fd) {
       if (offset < info_.file_size) info_.notes.push_back("ignored an unfinished frame at the end");
       return;
     }
-    if (f.prev_seq >= f.seq || (f.flags & ~format::kFrameAddressHistory))
+    if (f.prev_seq >= f.seq || (f.flags & ~format::kFrameStreamCoded) ||
+        (!(f.flags & format::kFrameStreamCoded) && f.raw_size > h.chunk_size))
       throw TraceError(info_.path, offset, "corrupt compressed frame header");
     sources_.push_back({f.seq, f.base_time, f.tid, offset + sizeof f, f.compressed_size,
                         f.raw_size, true, false, f.prev_seq, f.flags, false});
@@ -206,11 +208,11 @@ struct OpenChunk {
 };
 
 // A thread's compression stream (see FrameHeader): its frames decompress in order through one
-// zstd context, and their addresses through one address history.
+// zstd context, and their records through one StreamState.
 struct Stream {
   ZSTD_DCtx* dctx = nullptr;
   uint64_t last_seq = 0;
-  format::AddressHistory history;
+  StreamState coding;
   Stream() = default;
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
@@ -261,13 +263,13 @@ void TraceReader::read(RecordVisitor& visitor) {
     chunk->tid = s.tid;
     chunk->ends_stream = false;
     const uint8_t* data = map_ + s.offset;
-    format::AddressHistory* history = nullptr;
+    StreamState* coding = nullptr;
     if (s.compressed) {
       Stream& stream = streams[s.tid];
       if (s.prev_seq == 0) {
         if (!stream.dctx && !(stream.dctx = ZSTD_createDCtx())) throw std::bad_alloc();
         ZSTD_DCtx_reset(stream.dctx, ZSTD_reset_session_only);
-        stream.history.reset();
+        stream.coding.reset();
       } else if (!stream.dctx || stream.last_seq != s.prev_seq) {
         throw TraceError(info_.path, s.offset - sizeof(FrameHeader),
                          "compressed frame continues a stream whose frame " +
@@ -290,7 +292,7 @@ void TraceReader::read(RecordVisitor& visitor) {
                          std::string("corrupt compressed frame: ") +
                              (ZSTD_isError(status) ? ZSTD_getErrorName(status) : "wrong size"));
       data = chunk->buffer.data();
-      if (s.flags & format::kFrameAddressHistory) history = &stream.history;
+      if (s.flags & format::kFrameStreamCoded) coding = &stream.coding;
       // Done with the compressed bytes: drop their pages from this process (they stay in the
       // page cache), so that reading a trace of any length keeps about a chunk per thread
       // resident, not the whole file (100M events: peak RSS 486 MiB before, see
@@ -299,7 +301,7 @@ void TraceReader::read(RecordVisitor& visitor) {
     }
     chunk->decoder = std::make_unique<ChunkDecoder>(data, s.raw_size, s.base_time, info_.header.time_shift, s.tid,
                                                     s.compressed ? s.offset - sizeof(FrameHeader) : s.offset,
-                                                    s.compressed, s.lenient, &info_.path, history);
+                                                    s.compressed, s.lenient, &info_.path, coding);
     if (chunk->decoder->advance()) {
       heap.push(chunk.get());
       storage.push_back(std::move(chunk));

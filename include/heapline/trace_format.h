@@ -1,4 +1,4 @@
-// heapline trace format, version 2: the one contract between the recorder (preload/) and the
+// heapline trace format, version 3: the one contract between the recorder (preload/) and the
 // analyzer (analyzer/). Standard library only. docs/trace-format.md describes it byte by byte.
 //
 // A trace file is three regions:
@@ -27,7 +27,7 @@
 namespace heapline::format {
 
 inline constexpr char kFileMagic[8] = {'H', 'E', 'A', 'P', 'L', 'N', 'T', 'R'};
-inline constexpr uint32_t kVersion = 2;
+inline constexpr uint32_t kVersion = 3;
 inline constexpr uint32_t kFileHeaderSize = 4096;
 // Record times are in ticks of 2^16 ns (65.5 us). Finer times are noise that does not compress:
 // on sqlite3, 1 us ticks cost 0.61 bytes per allocation against 0.14 for 65 us (of a total of
@@ -96,16 +96,15 @@ struct FrameHeader {
   uint32_t raw_size;
   uint32_t compressed_size;
   uint64_t prev_seq;         // 0: starts a stream; else the seq of the frame this one continues
-  uint32_t flags;            // kFrameAddressHistory
+  uint32_t flags;            // kFrameStreamCoded
   uint32_t header_checksum;  // frame_header_checksum() over the fields above
 };
 static_assert(sizeof(FrameHeader) == 48);
 
-// The frame's kAlloc/kFree addresses are AddressHistory codes, the history carried from frame
-// to frame of the stream (reset where a stream starts). Without it (a frame written by
-// `heapline run`'s exit stamp, or one the drain could not recode) they are zigzag deltas as in
-// a ring chunk.
-inline constexpr uint32_t kFrameAddressHistory = 1;
+// The frame's payload is stream-coded (stream_coding.h): sections, kAlloc/kFree addresses coded
+// against the stream's state carried from frame to frame (reset where a stream starts). Without
+// it (a frame the drain could not recode) the payload is the ring chunk's records as they were.
+inline constexpr uint32_t kFrameStreamCoded = 1;
 
 // FNV-1a over the header bytes before header_checksum: cheap, and catches a torn header.
 inline uint32_t frame_header_checksum(const FrameHeader& h) {
@@ -213,7 +212,7 @@ struct Cursor {
 
 // ---------------------------------------------------------------------------------------------
 // Addresses. In a ring chunk (what threads write): zz delta against the previous kAlloc/kFree
-// address of the chunk (0 before the first). In a frame with kFrameAddressHistory: a code that
+// address of the chunk (0 before the first). In a stream-coded frame (stream_coding.h): a code that
 // refers back into the stream's history of addresses. Programs free and reuse the addresses they
 // touched last (glibc's tcache returns the block freed last), so "the address coded d addresses
 // ago" is a small number that repeats with the program's own patterns, which zstd then all but
@@ -244,9 +243,11 @@ class AddressHistory {
       }
       address = ring_[(count_ - code) % kWindow];
     }
-    ring_[count_++ % kWindow] = address;
+    remember(address);
     return true;
   }
+  // An address that took a position without an address code (a free named by ordinal).
+  void remember(uint64_t address) { ring_[count_++ % kWindow] = address; }
 
  private:
   uint64_t ring_[kWindow] = {};  // the last kWindow addresses, by position
@@ -275,6 +276,10 @@ class AddressHistoryEncoder {
     }
     slot = {address, ++count_};
     return out;
+  }
+  // The encoder's side of AddressHistory::remember.
+  void remember(uint64_t address) {
+    slots_[((address >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - kSlotBits)] = {address, ++count_};
   }
 
  private:

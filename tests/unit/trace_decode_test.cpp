@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "heapline/stream_coding.h"
 #include "heapline/trace_format.h"
 #include "reader/trace_error.h"
 #include "reader/trace_reader.h"
@@ -41,12 +42,6 @@ struct Records {
     return *this;
   }
   Records& zz(int64_t value) { return v(format::zigzag(value)); }
-  // An address as a frame with kFrameAddressHistory codes it, through the stream's encoder.
-  Records& addr(format::AddressHistoryEncoder& coder, uint64_t address) {
-    uint8_t buf[2 * format::kMaxVarintSize];
-    bytes.insert(bytes.end(), buf, coder.encode(buf, address));
-    return *this;
-  }
   Records& u8(uint8_t value) {
     bytes.push_back(value);
     return *this;
@@ -56,6 +51,52 @@ struct Records {
     bytes.insert(bytes.end(), s.begin(), s.end());
     return *this;
   }
+};
+
+// The payload of a stream-coded frame (kFrameStreamCoded), built through the stream's encoder
+// state as the drain codes it: records, sizes and allocation address codes in their sections.
+struct StreamCoder {
+  format::AddressHistoryEncoder history;
+  std::vector<uint64_t> ring = std::vector<uint64_t>(format::kOrdinalWindow);
+  std::vector<format::BlockOrdinalsEncoder::Slot> slots =
+      std::vector<format::BlockOrdinalsEncoder::Slot>(format::kOrdinalWindow);
+  format::BlockOrdinalsEncoder ordinals{ring.data(), slots.data()};
+  StreamCoder() { history.reset(); }
+};
+
+struct StreamRecords {
+  Records records, sizes, addresses;
+
+  StreamRecords& alloc(StreamCoder& c, uint64_t dt, uint8_t api, uint64_t size, uint64_t address,
+                       uint64_t stack) {
+    records.kind(RecordKind::kAlloc, dt).u8(api).v(stack);
+    sizes.v(size);
+    uint8_t buf[2 * format::kMaxVarintSize];
+    addresses.bytes.insert(addresses.bytes.end(), buf, c.history.encode(buf, address));
+    c.ordinals.on_alloc(address);
+    return *this;
+  }
+  StreamRecords& free(StreamCoder& c, uint64_t dt, uint8_t api, uint64_t address) {
+    records.kind(RecordKind::kFree, dt).u8(api);
+    const uint64_t code = c.ordinals.free_code(address);
+    last_free_code = code;
+    records.v(code);
+    if (code == format::kFreeByAddress) {
+      uint8_t buf[2 * format::kMaxVarintSize];
+      records.bytes.insert(records.bytes.end(), buf, c.history.encode(buf, address));
+    } else {
+      c.history.remember(address);
+    }
+    return *this;
+  }
+  Records payload() const {
+    Records p;
+    p.v(records.bytes.size()).v(sizes.bytes.size());
+    for (const Records* r : {&records, &sizes, &addresses})
+      p.bytes.insert(p.bytes.end(), r->bytes.begin(), r->bytes.end());
+    return p;
+  }
+  uint64_t last_free_code = 0;
 };
 
 // A trace file in memory: header, a ring of `chunk_count` chunks, frames appended after it.
@@ -113,8 +154,8 @@ class TraceBuilder {
   }
 
   // Appends the next frame of thread `tid`'s compression stream (a flush of one zstd frame,
-  // addresses coded against the stream's history), as the drain writes them; `records` take
-  // addresses through `Records::addr()`. Returns the offset of its FrameHeader.
+  // records stream-coded), as the drain writes them; `records` is a StreamRecords::payload().
+  // Returns the offset of its FrameHeader.
   uint64_t stream_frame(uint64_t seq, uint64_t prev_seq, uint32_t tid, uint64_t base_time,
                         const Records& records) {
     if (!stream_) stream_ = ZSTD_createCCtx();
@@ -125,7 +166,7 @@ class TraceBuilder {
     while (ZSTD_compressStream2(stream_, &out, &in, ZSTD_e_flush) != 0) {
     }
     compressed.resize(out.pos);
-    return append_frame({seq, tid, base_time, prev_seq, format::kFrameAddressHistory}, records,
+    return append_frame({seq, tid, base_time, prev_seq, format::kFrameStreamCoded}, records,
                         compressed);
   }
   ~TraceBuilder() { ZSTD_freeCCtx(stream_); }
@@ -311,18 +352,15 @@ TEST(TraceDecode, EveryRecordKindFromAFrame) {
 }
 
 // A stream of two frames: the second frame decompresses only with the first one's zstd window,
-// and its address codes refer to addresses of the first.
-TEST(TraceDecode, FramesOfAStreamDecodeInOrderThroughOneHistory) {
+// and its frees name blocks allocated in the first.
+TEST(TraceDecode, FramesOfAStreamDecodeInOrderThroughOneStreamState) {
   TraceBuilder t;
-  static format::AddressHistoryEncoder coder;
-  coder.reset();
-  Records a1, a2;
-  a1.kind(RecordKind::kAlloc, 0).u8(0).v(64).addr(coder, 0x5000).v(1);
-  a1.kind(RecordKind::kAlloc, 1).u8(0).v(32).addr(coder, 0x6000).v(1);
-  a2.kind(RecordKind::kFree, 5).u8(11).addr(coder, 0x5000);  // "two back", in the first frame
-  a2.kind(RecordKind::kFree, 0).u8(11).addr(coder, 0x6000);
-  t.stream_frame(1, 0, 7, 10, a1);
-  t.stream_frame(3, 1, 7, 20, a2);
+  StreamCoder coder;
+  StreamRecords a1, a2;
+  a1.alloc(coder, 0, 0, 64, 0x5000, 1).alloc(coder, 1, 0, 32, 0x6000, 1);
+  a2.free(coder, 5, 11, 0x5000).free(coder, 0, 11, 0x6000);
+  t.stream_frame(1, 0, 7, 10, a1.payload());
+  t.stream_frame(3, 1, 7, 20, a2.payload());
   const Replay r = replay(t.bytes());
   const std::vector<std::string> expect = {
       at(10) + "alloc tid=7 api=malloc size=64 addr=5000 stack=1",
@@ -334,13 +372,62 @@ TEST(TraceDecode, FramesOfAStreamDecodeInOrderThroughOneHistory) {
   EXPECT_EQ(r.info.frames, 2u);
 }
 
+// The free codes of docs/trace-format.md: by age for the latest allocations, by ordinal delta
+// for a sweep, by address for a block the stream never allocated.
+TEST(TraceDecode, FreesNameTheirBlockByAgeOrdinalDeltaOrAddress) {
+  TraceBuilder t;
+  StreamCoder coder;
+  StreamRecords s;
+  for (uint64_t i = 0; i < 6; ++i) s.alloc(coder, 0, 0, 16 + i, 0x10000 + 0x100 * i, 2);
+  s.free(coder, 0, 11, 0x10500);  // the latest: age 0
+  EXPECT_EQ(s.last_free_code, 1u);
+  s.free(coder, 0, 11, 0x10300);  // age 2
+  EXPECT_EQ(s.last_free_code, 5u);
+  s.free(coder, 0, 11, 0x10000);  // ordinal 1, age 5: delta 1 - 4 = -3, zz 5
+  EXPECT_EQ(s.last_free_code, 2u * 5 + 2);
+  s.free(coder, 0, 11, 0x10100);  // ordinal 2: delta +1, zz 2
+  EXPECT_EQ(s.last_free_code, 2u * 2 + 2);
+  s.free(coder, 0, 11, 0x99000);  // never allocated here
+  EXPECT_EQ(s.last_free_code, format::kFreeByAddress);
+  t.stream_frame(1, 0, 7, 10, s.payload());
+  const Replay r = replay(t.bytes());
+  ASSERT_EQ(r.log.size(), 11u);
+  EXPECT_EQ(r.log[5], at(10) + "alloc tid=7 api=malloc size=21 addr=10500 stack=2");
+  EXPECT_EQ(r.log[6], at(10) + "free tid=7 api=free addr=10500");
+  EXPECT_EQ(r.log[7], at(10) + "free tid=7 api=free addr=10300");
+  EXPECT_EQ(r.log[8], at(10) + "free tid=7 api=free addr=10000");
+  EXPECT_EQ(r.log[9], at(10) + "free tid=7 api=free addr=10100");
+  EXPECT_EQ(r.log[10], at(10) + "free tid=7 api=free addr=99000");
+}
+
+TEST(TraceDecode, AFreeCodeNamingNoAllocationIsAnError) {
+  TraceBuilder t;
+  StreamCoder coder;
+  StreamRecords s;
+  s.alloc(coder, 0, 0, 16, 0x5000, 1);
+  s.records.kind(RecordKind::kFree, 0).u8(11).v(2 * 1 + 1);  // age 1: only one allocation
+  const uint64_t at_frame = t.stream_frame(1, 0, 7, 10, s.payload());
+  const TraceError e = expect_error(t.bytes());
+  EXPECT_NE(std::string(e.what()).find("decompressed frame"), std::string::npos) << e.what();
+  EXPECT_EQ(e.offset(), at_frame);
+}
+
+TEST(TraceDecode, SectionLengthsBeyondTheFrameAreAnError) {
+  TraceBuilder t;
+  Records bad;
+  bad.v(100).v(0).u8(1);  // 100 record bytes announced, one present
+  const uint64_t at_frame = t.stream_frame(1, 0, 7, 10, bad);
+  const TraceError e = expect_error(t.bytes());
+  EXPECT_NE(std::string(e.what()).find("section lengths"), std::string::npos) << e.what();
+  EXPECT_EQ(e.offset(), at_frame);
+}
+
 TEST(TraceDecode, AFrameWhoseStreamPredecessorIsMissingIsAnError) {
   TraceBuilder t;
-  static format::AddressHistoryEncoder coder;
-  coder.reset();
-  Records a;
-  a.kind(RecordKind::kAlloc, 0).u8(0).v(64).addr(coder, 0x5000).v(1);
-  const uint64_t at_frame = t.stream_frame(5, 4, 7, 10, a);  // continues frame 4: not in the file
+  StreamCoder coder;
+  StreamRecords a;
+  a.alloc(coder, 0, 0, 64, 0x5000, 1);
+  const uint64_t at_frame = t.stream_frame(5, 4, 7, 10, a.payload());  // continues frame 4: not in the file
   const TraceError e = expect_error(t.bytes());
   EXPECT_NE(std::string(e.what()).find("continues a stream whose frame 4 is missing"),
             std::string::npos) << e.what();

@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "heapline/stream_coding.h"
 #include "heapline/trace_format.h"
 
 namespace heapline::format {
@@ -241,7 +242,7 @@ FrameHeader sample_frame_header() {
   h.raw_size = 4000;
   h.compressed_size = 812;
   h.prev_seq = 16;
-  h.flags = kFrameAddressHistory;
+  h.flags = kFrameStreamCoded;
   h.header_checksum = frame_header_checksum(h);
   return h;
 }
@@ -330,6 +331,70 @@ TEST(AddressHistory, ACodeBeyondTheHistoryIsAnError) {
   EXPECT_TRUE(reader.decode(c, a));
   EXPECT_FALSE(reader.decode(c, a));
   EXPECT_FALSE(c.ok);
+}
+
+// --- BlockOrdinals: a free's code must name the very address the drain saw ---
+
+TEST(BlockOrdinals, RandomAllocFreeSequencesRoundTrip) {
+  static std::vector<uint64_t> enc_ring(kOrdinalWindow), dec_ring(kOrdinalWindow);
+  static std::vector<BlockOrdinalsEncoder::Slot> slots(kOrdinalWindow);
+  BlockOrdinalsEncoder writer(enc_ring.data(), slots.data());
+  BlockOrdinals reader(dec_ring.data());
+  uint64_t state = 99;
+  std::vector<uint64_t> live, freed;
+  uint64_t next_new = 0x7f0000000000ull;
+  size_t by_ordinal = 0, frees = 0;
+  for (int round = 0; round < 2; ++round) {  // the second stream starts where the first ended
+    writer.reset();
+    reader.reset();
+    live.clear();
+    for (int i = 0; i < 300000; ++i) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      if (live.empty() || (state >> 60) < 9) {
+        // Like an allocator: a freed address comes back (LIFO, or one further down), else a
+        // new one; up to ~100 000 live blocks share the 65 536 buckets.
+        uint64_t a;
+        if (!freed.empty() && (state >> 56) & 1) {
+          const size_t k = freed.size() - 1 - ((state >> 40) % std::min<size_t>(freed.size(), 8));
+          a = freed[k];
+          freed.erase(freed.begin() + static_cast<std::ptrdiff_t>(k));
+        } else {
+          a = next_new += 48;
+        }
+        writer.on_alloc(a);
+        reader.on_alloc(a);
+        live.push_back(a);
+      } else {
+        const size_t k = (state >> 24) % live.size();
+        const uint64_t a = live[k];
+        live[k] = live.back();
+        live.pop_back();
+        freed.push_back(a);
+        const uint64_t code = writer.free_code(a);
+        ++frees;
+        if (code == kFreeByAddress) continue;  // the address goes through AddressHistory
+        ++by_ordinal;
+        uint64_t decoded = 0;
+        ASSERT_TRUE(reader.decode_free(code, decoded)) << "code " << code;
+        ASSERT_EQ(decoded, a);
+      }
+    }
+  }
+  EXPECT_GT(by_ordinal, frees * 9 / 10) << "nearly every free of a live block is named by ordinal";
+}
+
+TEST(BlockOrdinals, ACodeOutsideTheWindowOrBeforeTheFirstIsRefused) {
+  static std::vector<uint64_t> ring(kOrdinalWindow);
+  BlockOrdinals reader(ring.data());
+  reader.reset();
+  uint64_t a = 0;
+  EXPECT_FALSE(reader.decode_free(1, a)) << "age 0 with no allocation";
+  reader.on_alloc(0x1000);
+  EXPECT_TRUE(reader.decode_free(1, a));
+  EXPECT_EQ(a, 0x1000u);
+  EXPECT_FALSE(reader.decode_free(3, a)) << "age 1 with one allocation";
+  EXPECT_FALSE(reader.decode_free(2 + 2 * zigzag(1), a)) << "ordinal 2 is not allocated yet";
+  EXPECT_FALSE(reader.decode_free(2 + 2 * zigzag(-1), a)) << "ordinal 0 does not exist";
 }
 
 TEST(SkipRecordFields, StepsOverEachKindExactly) {
