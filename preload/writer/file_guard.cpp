@@ -64,6 +64,15 @@ bool trace_file_damaged(char* why, size_t why_size) {
   TraceFile& file = trace_file();
   struct stat st {};
   const bool have_stat = file.fd() >= 0 && fstat(file.fd(), &st) == 0;
+  // First: a full disk also makes stores into the mapping fault, and it is the cause to name.
+  if (file.out_of_space()) {
+    file.give_up();
+    snprintf(why, why_size,
+             "no space left for trace file '%s'; recording stopped, what was recorded before "
+             "is kept (the program is not affected)",
+             file.path());
+    return true;
+  }
   if (g_fault_caught.load(std::memory_order_acquire) ||
       (have_stat && static_cast<uint64_t>(st.st_size) < file.map_size())) {
     file.detach_mapping();
@@ -78,14 +87,6 @@ bool trace_file_damaged(char* why, size_t why_size) {
     snprintf(why, why_size,
              "trace file '%s' was deleted while the program ran; recording stopped (the program "
              "is not affected)",
-             file.path());
-    return true;
-  }
-  if (file.out_of_space()) {
-    file.give_up();
-    snprintf(why, why_size,
-             "no space left for trace file '%s'; recording stopped, what was recorded before "
-             "is kept (the program is not affected)",
              file.path());
     return true;
   }

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "trace_file.h"
 
 namespace heapline::preload {
@@ -10,9 +12,18 @@ using format::put_varint;
 
 namespace {
 
+// Records that may wait for a chunk switch to a new one while the last bytes of theirs are still
+// free, and leave those to records that may not wait: a signal handler's allocation that
+// interrupts a hook of the same thread (ThreadState::never_wait). Without the reserve, such a
+// handler that finds the chunk full while the ring is full too (the drain behind, under load)
+// has nowhere to write and its events are lost. 4 KiB hold a handler's malloc and free with a
+// new 64-frame stack several times over; at most an eighth of a (small) chunk.
+size_t g_nested_reserve = 0;
+
 bool switch_chunk(ThreadState& t, uint64_t time_ns, size_t needed) {
   TraceFile& file = trace_file();
   if (needed + sizeof(format::ChunkHeader) > file.chunk_size()) return false;
+  g_nested_reserve = std::min<size_t>(4096, file.chunk_size() / 8);
   release_thread_chunk(t);
   // The chunk is labelled with its thread: a thread whose first record is not an allocation (a
   // module record written by its dlopen) must not label it 0.
@@ -31,7 +42,8 @@ bool switch_chunk(ThreadState& t, uint64_t time_ns, size_t needed) {
 
 uint8_t* begin_record(ThreadState& t, format::RecordKind kind, uint64_t time_ns, size_t max_body) {
   const size_t needed = 1 + format::kMaxVarintSize + max_body;
-  if (!t.chunk || static_cast<size_t>(t.limit - t.write_ptr) < needed) {
+  const size_t reserve = t.never_wait ? 0 : g_nested_reserve;
+  if (!t.chunk || static_cast<size_t>(t.limit - t.write_ptr) < needed + reserve) {
     if (!switch_chunk(t, time_ns, needed)) return nullptr;
   }
   uint8_t* p = t.write_ptr;

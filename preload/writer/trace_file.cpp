@@ -172,6 +172,9 @@ void TraceFile::detach_mapping() {
 }
 
 bool TraceFile::back_chunk(uint32_t index) {
+  // Once the disk is known full, not even a finishing process may take a chunk without blocks:
+  // its first store would fault (SIGBUS on tmpfs) instead of being refused here.
+  if (out_of_space()) return false;
   uint8_t expected = 0;
   if (!backed_[index].compare_exchange_strong(expected, 2)) {
     while (backed_[index].load(std::memory_order_acquire) == 2) {
