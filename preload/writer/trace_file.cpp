@@ -254,6 +254,18 @@ void TraceFile::release_drained_chunks() {
   }
 }
 
+uint64_t TraceFile::undrained_bytes() const {
+  if (!header_) return 0;
+  uint64_t bytes = 0;
+  for (uint32_t i = 0; i < chunk_count_; ++i) {
+    if (backed_[i].load(std::memory_order_acquire) != 1) continue;
+    const ChunkHeader* c = chunk_at(i);
+    if (c->state.load(std::memory_order_acquire) != static_cast<uint32_t>(ChunkState::kFree))
+      bytes += c->used.load(std::memory_order_acquire);
+  }
+  return bytes;
+}
+
 void TraceFile::seal_chunk(ChunkHeader* chunk) {
   chunk->state.store(static_cast<uint32_t>(ChunkState::kSealed), std::memory_order_release);
   seal_events_.fetch_add(1, std::memory_order_release);
