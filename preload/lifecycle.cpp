@@ -192,6 +192,7 @@ __attribute__((destructor)) void heapline_finish() {
       // at exit (setting up the zstd streams alone is milliseconds of CPU, most of what a short
       // sampled run costs). They stay in the ring, which the reader reads as after a SIGKILL.
       trace_file().release_drained_chunks();
+      trace_file().release_unused_tails(t_state.chunk);
       return;
     }
     start_drain_thread_if_due(/*now=*/true);
