@@ -10,10 +10,17 @@ Reported are medians over rounds of:
   - profiler memory: peak RSS of the traced tree minus the untraced run's
   - trace bytes per allocation: heapline's trace on disk (st_blocks) vs heaptrack's .zst
   - analysis: allocations per second of `heapline report --json` vs `heaptrack_print`
+With --sample-bytes N, also the sampling mode, and whether its heaviest sites come in the full
+trace's order (the last round's sampled trace, plus --seeds more untimed runs with fixed seeds),
+and for each adjacent pair of the full trace's top sites the largest interval at which sampling
+tells them apart at 3 standard deviations (sd <= sqrt(B N) per site of B bytes): a pair closer
+than the interval can resolve swaps by chance, whatever the recorder does.
 Usage: bench/run_bench.py [--build build] [--rounds 5] [--only churn1,sqlite3]
+                          [--sample-bytes N [--seeds K]]
 """
 import argparse
 import json
+import math
 import os
 import resource
 import shutil
@@ -92,6 +99,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--only", default="")
     ap.add_argument("--sample-bytes", default="")
+    ap.add_argument("--seeds", type=int, default=0)
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     preload = f"{build}/lib/libheapline_preload.so"
@@ -169,17 +177,40 @@ def main():
         if "sampled" in rows and "sampled" not in failed:
             # Do the sampled trace's heaviest sites (by bytes allocated) come in the full trace's
             # order? Compared over the sites holding at least 5% of the bytes.
-            sampled = json.loads(subprocess.run(
-                [heapline, "report", "--json", sorted(rows["sampled"][-1]["files"])[0]],
-                capture_output=True, check=True).stdout)
-
-            def top_sites(rep):
+            def top_lines(rep):
                 total = max(rep["summary"]["bytes_allocated"], 1)
                 lines = sorted(rep["lines"], key=lambda l: -l["bytes_allocated"])
-                return [(l["function"], l["file"], l["line"]) for l in lines
-                        if l["bytes_allocated"] >= 0.05 * total][:5]
-            full_top, sampled_top = top_sites(report), top_sites(sampled)
-            res["sampled_top_sites_match"] = sampled_top[:len(full_top)] == full_top
+                return [l for l in lines if l["bytes_allocated"] >= 0.05 * total][:5]
+
+            def top_sites(rep):
+                return [(l["function"], l["file"], l["line"]) for l in top_lines(rep)]
+
+            def report_of(path):
+                return json.loads(subprocess.run([heapline, "report", "--json", path],
+                                                 capture_output=True, check=True).stdout)
+            full_top = top_sites(report)
+            sampled = report_of(sorted(rows["sampled"][-1]["files"])[0])
+            res["sampled_top_sites_match"] = top_sites(sampled)[:len(full_top)] == full_top
+            matches = 0
+            for seed in range(1, args.seeds + 1):
+                out = os.path.join(tmp, f"{name}.seed{seed}")
+                os.makedirs(out)
+                env = dict(base_env, LD_PRELOAD=preload, HEAPLINE_OUTPUT=f"{out}/t.%p.trace",
+                           HEAPLINE_SAMPLE_BYTES=args.sample_bytes,
+                           HEAPLINE_SAMPLE_SEED=str(seed))
+                run_tree(argv, stdin_path, env)
+                rep = report_of(os.path.join(out, sorted(os.listdir(out))[0]))
+                matches += top_sites(rep)[:len(full_top)] == full_top
+            res["sampled_top_sites_seeds"] = [matches, args.seeds]
+            # N <= D^2 / (9 (B1 + B2)): the 3-sd interval of each adjacent pair.
+            total = max(report["summary"]["bytes_allocated"], 1)
+            tops = top_lines(report)
+            res["top_pairs_3sd_interval"] = [
+                (round(100 * a["bytes_allocated"] / total, 2),
+                 round(100 * b["bytes_allocated"] / total, 2),
+                 math.floor((a["bytes_allocated"] - b["bytes_allocated"]) ** 2 /
+                            (9 * (a["bytes_allocated"] + b["bytes_allocated"]))))
+                for a, b in zip(tops, tops[1:])]
         results[name] = res
         print_row(name, res, modes)
         sys.stdout.flush()
@@ -200,11 +231,17 @@ def print_row(name, r, modes):
                                                   else "heapline", 0) if mode != "sampled" else 0
         note = ""
         if mode == "sampled":
-            note = " (top sites in order: " + ("yes" if r.get("sampled_top_sites_match") else "NO") + ")"
+            note = " (top sites in order: " + ("yes" if r.get("sampled_top_sites_match") else "NO")
+            if r.get("sampled_top_sites_seeds", [0, 0])[1]:
+                note += ", in %d/%d seeds" % tuple(r["sampled_top_sites_seeds"])
+            note += ")"
         print(f"| {name} | {r['allocations']} | {mode}{note} | {m['slowdown']:.2f}x | "
               f"{m['added_us_per_alloc']:.3f} | {m['cpu_s']:.2f} ({r['untraced_cpu_s']:.2f}) | "
               f"{m['profiler_rss_mib']:.1f} | {m['trace_bytes_per_alloc']:.2f} | "
               f"{analysis / 1e6:.2f} |")
+    for a, b, interval in r.get("top_pairs_3sd_interval", []):
+        print(f"#   {name}: top sites at {a}% and {b}% of bytes are 3 sd apart at intervals "
+              f"up to {interval} B")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,10 @@
 #include <cstring>
 
 namespace heapline::preload::bootstrap_pool {
+alignas(64) unsigned char g_pool[kPoolSize];
+
 namespace {
 
-constexpr size_t kPoolSize = 256 * 1024;
-alignas(64) unsigned char g_pool[kPoolSize];
 std::atomic<size_t> g_used{0};
 
 }  // namespace
@@ -24,11 +24,6 @@ void* allocate(size_t size, size_t alignment) {
   } while (!g_used.compare_exchange_weak(offset, start + size));
   std::memcpy(g_pool + start - sizeof(size_t), &size, sizeof size);
   return g_pool + start;  // static storage: already zeroed, as calloc wants
-}
-
-bool owns(const void* p) {
-  const auto* c = static_cast<const unsigned char*>(p);
-  return c >= g_pool && c < g_pool + kPoolSize;
 }
 
 size_t usable_size(const void* p) {

@@ -7,8 +7,15 @@
 
 namespace heapline::preload::bootstrap_pool {
 
+constexpr size_t kPoolSize = 256 * 1024;
+extern unsigned char g_pool[kPoolSize];
+
 void* allocate(size_t size, size_t alignment = 16);  // nullptr when the pool is exhausted
-bool owns(const void* p);
+// Inline: every free asks it first.
+inline bool owns(const void* p) {
+  const auto* c = static_cast<const unsigned char*>(p);
+  return c >= g_pool && c < g_pool + kPoolSize;
+}
 size_t usable_size(const void* p);
 
 }  // namespace heapline::preload::bootstrap_pool

@@ -77,8 +77,29 @@ __attribute__((always_inline)) inline void before_delete(const hp::HookScope& sc
   }
 }
 
+// Sampling mode's fast paths (see sampler.h), for libstdc++'s operators only: theirs are malloc
+// and free, so forwarding to those is what the full path does too. Inline, with the full paths
+// out of line, so that the exported operators save no registers on the way.
+__attribute__((always_inline)) inline bool sampling_skips_new(size_t size) {
+  return g_shortcut.load(std::memory_order_relaxed) == Shortcut::kYes &&
+         hp::sampling_skips_alloc(size);
+}
+
+__attribute__((always_inline)) inline bool sampling_skips_delete(void* p) {
+  return p && g_shortcut.load(std::memory_order_relaxed) == Shortcut::kYes &&
+         hp::sampling_skips_free(p) && !heapline::preload::bootstrap_pool::owns(p);
+}
+
+// A fast-path malloc that failed: the runtime's way (new_handler, std::bad_alloc), its bytes
+// already counted, and not recorded (a retry that succeeds is short of a sample point too).
+__attribute__((noinline)) void* new_after_failed_malloc(size_t size, void* (*real_new)(size_t)) {
+  hp::InternalPhase internal;
+  return real_new(size);
+}
+
 // `site`: the operator's return address (the one frame of a queued allocation's stack).
-void* new_impl(size_t size, AllocApi api, void* (*real_new)(size_t), const void* site) {
+__attribute__((noinline)) void* new_impl(size_t size, AllocApi api, void* (*real_new)(size_t),
+                                          const void* site) {
   hp::HookScope scope;
   ensure_real();
   void* p = runtime_is_libstdcxx() ? hp::real.malloc(size ? size : 1) : nullptr;
@@ -104,7 +125,7 @@ void* new_aligned_impl(size_t size, size_t alignment, AllocApi api,
   return p;
 }
 
-void delete_impl(void* p, AllocApi api, void (*real_delete)(void*)) {
+__attribute__((noinline)) void delete_impl(void* p, AllocApi api, void (*real_delete)(void*)) {
   if (!p || heapline::preload::bootstrap_pool::owns(p)) return;
   hp::HookScope scope;
   ensure_real();
@@ -127,15 +148,34 @@ void delete_aligned_impl(void* p, size_t alignment, AllocApi api,
   real_delete(p, alignment);
 }
 
+// The full paths of the plain operators, out of line (a tail call from the exported operator).
+template <auto kRealNew>
+__attribute__((noinline)) void* new_full(size_t size, AllocApi api, const void* site) {
+  ensure_real();
+  return new_impl(size, api, hp::real.*kRealNew, site);
+}
+template <auto kRealDelete>
+__attribute__((noinline)) void delete_full(void* p, AllocApi api) {
+  ensure_real();
+  delete_impl(p, api, hp::real.*kRealDelete);
+}
+
 }  // namespace
 
 HEAPLINE_EXPORT void* operator new(size_t size) {
-  ensure_real();
-  return new_impl(size, AllocApi::kNew, hp::real.op_new, __builtin_return_address(0));
+  if (sampling_skips_new(size)) {
+    if (void* p = hp::real.malloc(size ? size : 1)) return p;
+    return new_after_failed_malloc(size, hp::real.op_new);
+  }
+  return new_full<&hp::RealFunctions::op_new>(size, AllocApi::kNew, __builtin_return_address(0));
 }
 HEAPLINE_EXPORT void* operator new[](size_t size) {
-  ensure_real();
-  return new_impl(size, AllocApi::kNewArray, hp::real.op_new_array, __builtin_return_address(0));
+  if (sampling_skips_new(size)) {
+    if (void* p = hp::real.malloc(size ? size : 1)) return p;
+    return new_after_failed_malloc(size, hp::real.op_new_array);
+  }
+  return new_full<&hp::RealFunctions::op_new_array>(size, AllocApi::kNewArray,
+                                                    __builtin_return_address(0));
 }
 HEAPLINE_EXPORT void* operator new(size_t size, const std::nothrow_t&) noexcept {
   ensure_real();
@@ -184,12 +224,12 @@ HEAPLINE_EXPORT void* operator new[](size_t size, std::align_val_t al, const std
 
 // Sized deletes forward to the unsized ones: libstdc++'s sized forms do exactly that.
 HEAPLINE_EXPORT void operator delete(void* p) noexcept {
-  ensure_real();
-  delete_impl(p, AllocApi::kDelete, hp::real.op_delete);
+  if (sampling_skips_delete(p)) return hp::real.free(p);
+  delete_full<&hp::RealFunctions::op_delete>(p, AllocApi::kDelete);
 }
 HEAPLINE_EXPORT void operator delete[](void* p) noexcept {
-  ensure_real();
-  delete_impl(p, AllocApi::kDeleteArray, hp::real.op_delete_array);
+  if (sampling_skips_delete(p)) return hp::real.free(p);
+  delete_full<&hp::RealFunctions::op_delete_array>(p, AllocApi::kDeleteArray);
 }
 HEAPLINE_EXPORT void operator delete(void* p, size_t) noexcept { operator delete(p); }
 HEAPLINE_EXPORT void operator delete[](void* p, size_t) noexcept { operator delete[](p); }

@@ -33,6 +33,10 @@
 #include "signal_queue.h"
 
 #define HEAPLINE_EXPORT __attribute__((visibility("default")))
+// The full path of a hook, kept out of line so that the sampling mode's fast path in front of
+// it (sampler.h) compiles to a few instructions and a tail call, with no registers to save.
+// It gets the hook's return address from the exported function.
+#define HEAPLINE_FULL_PATH static __attribute__((noinline))
 
 using heapline::format::AllocApi;
 using heapline::format::ExitKind;
@@ -120,15 +124,20 @@ void* move_out_of_pool_bootstrap(void* old, size_t size) {
 
 extern "C" {
 
-HEAPLINE_EXPORT void* malloc(size_t size) {
+HEAPLINE_FULL_PATH void* malloc_full(size_t size, const void* site) {
   hp::HookScope scope;
   if (!have_real(scope)) return pool::allocate(size);
   void* p = hp::real.malloc(size);
-  after_alloc(scope, p, size, AllocApi::kMalloc, __builtin_return_address(0));
+  after_alloc(scope, p, size, AllocApi::kMalloc, site);
   return p;
 }
 
-HEAPLINE_EXPORT void free(void* p) {
+HEAPLINE_EXPORT void* malloc(size_t size) {
+  if (hp::sampling_skips_alloc(size)) return hp::real.malloc(size);
+  return malloc_full(size, __builtin_return_address(0));
+}
+
+HEAPLINE_FULL_PATH void free_full(void* p) {
   if (!p || pool::owns(p)) return;
   hp::HookScope scope;
   have_real(scope);
@@ -136,26 +145,45 @@ HEAPLINE_EXPORT void free(void* p) {
   hp::real.free(p);
 }
 
-HEAPLINE_EXPORT void* calloc(size_t count, size_t size) {
+HEAPLINE_EXPORT void free(void* p) {
+  if (p && hp::sampling_skips_free(p) && !pool::owns(p)) return hp::real.free(p);
+  free_full(p);
+}
+
+HEAPLINE_FULL_PATH void* calloc_full(size_t count, size_t size, const void* site) {
   hp::HookScope scope;
   if (!have_real(scope)) {
     size_t total;
     return __builtin_mul_overflow(count, size, &total) ? nullptr : pool::allocate(total);
   }
   void* p = hp::real.calloc(count, size);  // the real calloc detects count*size overflow
-  after_alloc(scope, p, count * size, AllocApi::kCalloc, __builtin_return_address(0));
+  after_alloc(scope, p, count * size, AllocApi::kCalloc, site);
   return p;
 }
 
-HEAPLINE_EXPORT void* realloc(void* old, size_t size) {
+HEAPLINE_EXPORT void* calloc(size_t count, size_t size) {
+  size_t bytes;
+  if (!__builtin_mul_overflow(count, size, &bytes) && hp::sampling_skips_alloc(bytes))
+    return hp::real.calloc(count, size);
+  return calloc_full(count, size, __builtin_return_address(0));
+}
+
+HEAPLINE_FULL_PATH void* realloc_full(void* old, size_t size, const void* site) {
   hp::HookScope scope;
   if (!have_real(scope)) return move_out_of_pool_bootstrap(old, size);
   if (pool::owns(old)) {
     void* p = move_out_of_pool(old, size);
-    after_alloc(scope, p, size, AllocApi::kRealloc, __builtin_return_address(0));
+    after_alloc(scope, p, size, AllocApi::kRealloc, site);
     return p;
   }
-  return traced_realloc(scope, old, size, AllocApi::kRealloc, __builtin_return_address(0));
+  return traced_realloc(scope, old, size, AllocApi::kRealloc, site);
+}
+
+HEAPLINE_EXPORT void* realloc(void* old, size_t size) {
+  if ((!old || (hp::sampling_skips_free(old) && !pool::owns(old))) &&
+      hp::sampling_skips_alloc(size))
+    return hp::real.realloc(old, size);
+  return realloc_full(old, size, __builtin_return_address(0));
 }
 
 // glibc's reallocarray is this overflow check and a call of realloc, through the PLT, i.e. of

@@ -32,6 +32,9 @@ namespace {
 
 Options g_options;
 constexpr size_t kMaxExecPath = 4096;  // the longest kExec path readers accept (trace-format.md)
+// Up to this much uncompressed in the ring, a sampled run exits without waiting for the drain
+// (the trace on disk is then at most this much bigger than compressed).
+constexpr uint64_t kSampledRawTailBytes = 128 * 1024;
 
 void exe_basename(char* out, size_t size) {
   char path[4096];
@@ -56,7 +59,11 @@ bool start_trace() {
   const uint64_t now = trace_clock();
   record_process_info(now);
   record_module_changes(now, /*forget_known=*/true);
-  if (!start_drain_thread(g_options)) {
+  if (g_options.sample_bytes) {
+    // Due with the first RSS sample, which is one interval in.
+    const uint64_t interval_ms = g_options.rss_interval_ms ? g_options.rss_interval_ms : 50;
+    defer_drain_thread(g_options, now + ((interval_ms * 1000000ull) >> format::kTimeShift));
+  } else if (!start_drain_thread(g_options)) {
     log_error("cannot start the drain thread; the program runs on without heapline");
     return false;
   }
@@ -177,6 +184,19 @@ __attribute__((destructor)) void heapline_finish() {
   if (auto freeres = reinterpret_cast<FreeresFn>(dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv")))
     freeres();
   InternalPhase internal;
+  if (g_sample_bytes) {
+    // A run too short for the drain thread to have started still gets its RSS and names.
+    if (drain_thread_deferred()) record_process_samples_now();
+    if (trace_file().undrained_bytes() <= kSampledRawTailBytes) {
+      // Sampling mode leaves a few bytes per sample point in the ring: not worth a drain pass
+      // at exit (setting up the zstd streams alone is milliseconds of CPU, most of what a short
+      // sampled run costs). They stay in the ring, which the reader reads as after a SIGKILL.
+      trace_file().release_drained_chunks();
+      trace_file().release_unused_tails(t_state.chunk);
+      return;
+    }
+    start_drain_thread_if_due(/*now=*/true);
+  }
   // Everything recorded so far goes into frames, and the ring's disk blocks are given back:
   // the trace on disk is then its frames and a page or two, not the chunks last in use.
   trace_file().set_finishing();

@@ -6,27 +6,39 @@
 #include <cmath>
 
 #include "clock.h"
+#include "writer/drain_thread.h"
 
 namespace heapline::preload {
 
 uint64_t g_sample_bytes = 0;
 uint64_t g_sample_seed = 0;
 
+namespace sampler_filter {
+std::atomic<uint8_t> g_buckets[1u << kBits];
+}  // namespace sampler_filter
+
 namespace {
+
+using sampler_filter::bucket_of;
+using sampler_filter::g_buckets;
+using sampler_filter::kMaybe;
+using sampler_filter::kNoneLive;
 
 constexpr uint64_t kEmpty = 0;
 constexpr uint64_t kTombstone = 1;  // a forgotten block: lookups go on past it
 constexpr int kSetBits = 20;        // 1 Mi slots (8 MiB of address space, touched as used)
 constexpr uint64_t kSetMask = (1ull << kSetBits) - 1;
-constexpr int kFilterBits = 18;     // 32 KiB bitmap
-constexpr uint64_t kFilterMask = (1ull << kFilterBits) - 1;
+// Linear probing, bounded: a block is stored within kMaxProbe slots of its home, so a lookup of
+// an absent address ends there even when forgotten blocks (tombstones) have used up every empty
+// slot of a long run. At most half the slots hold live blocks.
+constexpr uint64_t kMaxProbe = 128;
+constexpr uint64_t kMaxLive = (kSetMask + 1) / 2;
 
 std::atomic<uint64_t>* g_slots = nullptr;
-std::atomic<uint64_t> g_filter[(1ull << kFilterBits) / 64];
 // When the set fills up, frees stop being filtered: every free is recorded and the analyzer
 // ignores the ones it has no allocation for. Correct, only slower.
 std::atomic<bool> g_set_full{false};
-std::atomic<uint64_t> g_used_slots{0};
+std::atomic<uint64_t> g_live_slots{0};
 
 uint64_t mix(uint64_t x) {
   x ^= x >> 33;
@@ -48,6 +60,30 @@ int64_t draw_gap(ThreadState& t) {
   return static_cast<int64_t>(-std::log(u) * static_cast<double>(g_sample_bytes)) + 1;
 }
 
+void set_filter(uint8_t value) {
+  for (auto& bucket : g_buckets) bucket.store(value, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+}
+
+void set_full() {
+  g_set_full.store(true, std::memory_order_release);
+  set_filter(kMaybe);
+}
+
+// One more live sampled block in the bucket (255 - count goes down; at kMaybe it stays).
+void count_in(std::atomic<uint8_t>& bucket) {
+  uint8_t v = bucket.load(std::memory_order_relaxed);
+  while (v != kMaybe && !bucket.compare_exchange_weak(v, v - 1, std::memory_order_acq_rel)) {
+  }
+}
+
+void count_out(std::atomic<uint8_t>& bucket) {
+  uint8_t v = bucket.load(std::memory_order_relaxed);
+  while (v != kMaybe && v != kNoneLive &&
+         !bucket.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) {
+  }
+}
+
 }  // namespace
 
 void init_sampler(uint64_t sample_bytes, uint64_t seed) {
@@ -57,22 +93,24 @@ void init_sampler(uint64_t sample_bytes, uint64_t seed) {
   void* mem = mmap(nullptr, (1ull << kSetBits) * sizeof(uint64_t), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) {
-    g_set_full.store(true);
+    set_full();
     return;
   }
   g_slots = static_cast<std::atomic<uint64_t>*>(mem);
+  set_filter(kNoneLive);
 }
 
 void reset_sampler_after_fork() {
   if (!g_slots) return;
   // The child is single-threaded here: wipe the parent's blocks (its copy of them).
   madvise(g_slots, (1ull << kSetBits) * sizeof(uint64_t), MADV_DONTNEED);
-  for (auto& word : g_filter) word.store(0, std::memory_order_relaxed);
-  g_used_slots.store(0);
+  g_live_slots.store(0);
   g_set_full.store(false);
+  set_filter(kNoneLive);
 }
 
 bool sample_crossed(ThreadState& t) {
+  start_drain_thread_if_due();
   if (t.sample_rng == 0) {
     // First allocation of this thread: start its own stream, then place the first point. The
     // stream is chosen by the thread's rank in starting to allocate, not by its tid, so a fixed
@@ -89,35 +127,42 @@ bool sample_crossed(ThreadState& t) {
 
 void remember_sampled(const void* p) {
   const auto key = reinterpret_cast<uint64_t>(p);
-  if (!g_slots || key <= kTombstone) return;
-  const uint64_t h = mix(key);
-  g_filter[(h & kFilterMask) / 64].fetch_or(1ull << (h & 63), std::memory_order_release);
-  if (g_used_slots.fetch_add(1, std::memory_order_relaxed) > (kSetMask * 3) / 4) {
-    g_set_full.store(true, std::memory_order_release);
-    return;
-  }
-  for (uint64_t i = (h >> kFilterBits) & kSetMask;; i = (i + 1) & kSetMask) {
+  if (!g_slots || key <= kTombstone || g_set_full.load(std::memory_order_acquire)) return;
+  // The filter first: a free racing with this insert (another thread's, after the program
+  // handed it the block) must not be turned away.
+  count_in(g_buckets[bucket_of(key)]);
+  if (g_live_slots.fetch_add(1, std::memory_order_relaxed) >= kMaxLive) return set_full();
+  const uint64_t home = mix(key) & kSetMask;
+  for (uint64_t n = 0; n < kMaxProbe; ++n) {
+    const uint64_t i = (home + n) & kSetMask;
     uint64_t seen = g_slots[i].load(std::memory_order_relaxed);
     if ((seen == kEmpty || seen == kTombstone) &&
         g_slots[i].compare_exchange_strong(seen, key, std::memory_order_acq_rel))
       return;
   }
+  set_full();  // a neighbourhood with no room: give up filtering rather than lose the block
 }
 
 bool forget_sampled(const void* p) {
   const auto key = reinterpret_cast<uint64_t>(p);
   if (!g_slots || g_set_full.load(std::memory_order_acquire)) return true;
-  const uint64_t h = mix(key);
-  if (!(g_filter[(h & kFilterMask) / 64].load(std::memory_order_acquire) & (1ull << (h & 63))))
-    return false;
-  for (uint64_t i = (h >> kFilterBits) & kSetMask;; i = (i + 1) & kSetMask) {
-    const uint64_t seen = g_slots[i].load(std::memory_order_acquire);
+  std::atomic<uint8_t>& bucket = g_buckets[bucket_of(key)];
+  if (bucket.load(std::memory_order_acquire) == kNoneLive) return false;
+  const uint64_t home = mix(key) & kSetMask;
+  // Slots never go back to empty, so an empty one ends the search: the key was never stored
+  // past it (see remember_sampled).
+  for (uint64_t n = 0; n < kMaxProbe; ++n) {
+    const uint64_t i = (home + n) & kSetMask;
+    uint64_t seen = g_slots[i].load(std::memory_order_acquire);
     if (seen == kEmpty) return false;
-    if (seen == key) {
-      g_slots[i].store(kTombstone, std::memory_order_release);
+    if (seen == key && g_slots[i].compare_exchange_strong(seen, kTombstone,
+                                                          std::memory_order_acq_rel)) {
+      g_live_slots.fetch_sub(1, std::memory_order_relaxed);
+      count_out(bucket);
       return true;
     }
   }
+  return false;
 }
 
 }  // namespace heapline::preload

@@ -29,9 +29,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 256));
   run_cmd->add_option("--sample-bytes", run.sample_bytes,
                       "Sampling mode: record allocations by a Poisson process with this mean "
-                      "interval in bytes (no value: 524288); estimates are unbiased")
+                      "interval in bytes (no value: " + std::to_string(kDefaultSampleBytes) +
+                          "); estimates are unbiased")
       ->expected(0, 1)
-      ->default_str("524288")
+      ->default_str(std::to_string(kDefaultSampleBytes))
       ->transform(CLI::AsSizeValue(false));
   run_cmd->add_option("--unwind", run.unwind,
                       "Stack capture: dwarf (libunwind, any code; default) or fp (frame "

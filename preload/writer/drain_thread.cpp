@@ -37,6 +37,11 @@ constinit DrainContext g_ctx{};
 // bumped seal_events() to V is served once this reaches V.
 std::atomic<uint32_t> g_pass_done{0};
 
+// defer_drain_thread's state: 0 started (or never deferred), 1 deferred, 2 being started.
+std::atomic<int> g_deferred{0};
+const Options* g_deferred_options = nullptr;
+uint64_t g_deferred_due_tick = 0;
+
 
 bool compress_chunk(const format::ChunkHeader& chunk, const uint8_t* data) {
   size_t size = 0;
@@ -164,6 +169,38 @@ bool start_drain_thread(const Options& options) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (ok) pthread_setname_np(thread, "heapline-drain");
   return ok;
+}
+
+void defer_drain_thread(const Options& options, uint64_t due_tick) {
+  g_ctx.rss_interval_ms = options.rss_interval_ms;
+  g_deferred_options = &options;
+  g_deferred_due_tick = due_tick;
+  g_deferred.store(1, std::memory_order_release);
+}
+
+bool drain_thread_deferred() { return g_deferred.load(std::memory_order_acquire) != 0; }
+
+void start_drain_thread_if_due(bool now) {
+  if (__builtin_expect(g_deferred.load(std::memory_order_acquire) != 1, 1)) return;
+  if (!now && trace_clock() < g_deferred_due_tick &&
+      trace_file().seal_events().load(std::memory_order_acquire) == 0)
+    return;
+  int expected = 1;
+  if (!g_deferred.compare_exchange_strong(expected, 2, std::memory_order_acq_rel)) return;
+  bool ok;
+  {
+    // Called from a hook (a sample point): pthread_create's and zstd's allocations are ours.
+    InternalPhase internal;
+    ok = start_drain_thread(*g_deferred_options);
+  }
+  g_deferred.store(0, std::memory_order_release);
+  if (!ok) disable_recording("cannot start the drain thread; recording stopped");
+}
+
+void record_process_samples_now() {
+  const uint64_t now = trace_clock();
+  if (g_ctx.rss_interval_ms) record_rss(now);
+  record_thread_names(now);
 }
 
 void drain_now(long timeout_ms) {

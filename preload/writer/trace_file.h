@@ -48,6 +48,14 @@ class TraceFile {
   // Gives the disk blocks of drained chunks back (at exit, after the last drain pass): a trace
   // on disk is then its frames plus the chunks still in use, not every chunk ever used.
   void release_drained_chunks();
+  // Bytes of records in chunks not yet drained (owned or sealed): what a reader would read from
+  // the ring, uncompressed, if the process ended now.
+  uint64_t undrained_bytes() const;
+  // Gives back the disk blocks of the pages past the records of `own` (the calling thread's
+  // chunk, or null) and of every sealed chunk: at an exit that leaves them in the ring, the
+  // trace on disk is then the records' pages, not whole chunks. Other threads' chunks are left
+  // alone (their owners may be writing past `used`).
+  void release_unused_tails(const format::ChunkHeader* own);
   // Appends bytes at the end of the compressed region and publishes the new end in the header.
   bool append_frame(const void* data, size_t size);
   // Futex word bumped on every seal; the drain thread sleeps on it.

@@ -23,8 +23,9 @@ __attribute__((noinline)) static void large_blocks(int n) {
   for (int i = 0; i < n; ++i) { g_sink = malloc(LARGE); free(g_sink); }  // @large
 }
 
-int main(void) {
-  small_blocks(200000);  // 12.8 MB in 64-byte blocks: each sampled with p ~ 0.004
+// argv[1]: the number of small blocks (default 200000).
+int main(int argc, char** argv) {
+  small_blocks(argc > 1 ? atoi(argv[1]) : 200000);  // 12.8 MB in 64-byte blocks: p ~ 0.004
   medium_blocks(2000);   // 2 MB in 1000-byte blocks, all kept (leaked)
   large_blocks(400);     // 20 MB in 50 KB blocks: p ~ 0.95
   return 0;
