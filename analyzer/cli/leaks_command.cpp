@@ -24,8 +24,9 @@ int leaks_command(const LeaksOptions& options) {
     // the growth replay reads the trace a second time.
     TraceReader reader(options.trace);
     AllocationModel model;
-    model.read_all(reader);
     Symbolizer symbolizer;
+    prefetch_leak_debug_info(model, symbolizer);
+    model.read_all(reader);
     const Report report = build_report(reader.info(), model, symbolizer, analysis);
     TimelineOptions growth;
     growth.site_rules = analysis.site_rules;

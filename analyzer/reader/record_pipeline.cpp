@@ -41,13 +41,15 @@ struct Text {
 };
 
 struct Batch {
-  std::vector<Event> events;
+  // A fixed array, not a vector: appending is one store and one compare per record.
+  std::unique_ptr<Event[]> events;
+  size_t count = 0;
   std::vector<uint64_t> frames;
   std::vector<Text> texts;
   size_t texts_used = 0;  // texts are reused, not freed, between batches
 
   void clear() {
-    events.clear();
+    count = 0;
     frames.clear();
     texts_used = 0;
   }
@@ -83,7 +85,7 @@ class Channel {
   Channel() {
     for (size_t i = 0; i < kBatches; ++i) {
       storage_.push_back(std::make_unique<Batch>());
-      storage_.back()->events.reserve(kBatchEvents);
+      storage_.back()->events = std::make_unique<Event[]>(kBatchEvents);
       empty_.push_back(storage_.back().get());
     }
   }
@@ -167,7 +169,7 @@ class BatchWriter : public RecordVisitor {
     push({r.time_ns, 0, r.address, r.tid, 0, Kind::kFree, static_cast<uint8_t>(r.api)});
   }
   void on_stack(const StackRecord& r) override {
-    if (batch_->frames.size() + r.frames.size() > kBatchFrames && !batch_->events.empty()) flush();
+    if (batch_->frames.size() + r.frames.size() > kBatchFrames && batch_->count != 0) flush();
     const uint64_t first = batch_->frames.size();
     batch_->frames.insert(batch_->frames.end(), r.frames.begin(), r.frames.end());
     push({r.time_ns, first, r.frames.size(), r.tid, r.stack_id, Kind::kStack, 0});
@@ -213,17 +215,17 @@ class BatchWriter : public RecordVisitor {
 
   // Hands over what is left (the reader is done).
   void flush_last() {
-    if (!batch_->events.empty()) channel_.publish(batch_);
+    if (batch_->count != 0) channel_.publish(batch_);
     else channel_.recycle(batch_);
     batch_ = nullptr;
   }
 
  private:
-  void push(const Event& e) {
-    batch_->events.push_back(e);
-    if (batch_->events.size() == kBatchEvents) flush();
+  [[gnu::always_inline]] void push(const Event& e) {
+    batch_->events[batch_->count] = e;
+    if (++batch_->count == kBatchEvents) flush();
   }
-  void flush() {
+  [[gnu::noinline]] void flush() {
     channel_.publish(batch_);
     batch_ = nullptr;
     batch_ = channel_.take_empty();
@@ -233,9 +235,27 @@ class BatchWriter : public RecordVisitor {
   Batch* batch_;
 };
 
-// Hands a batch's records to the visitor, as the reader would have.
-void replay(const Batch& batch, RecordVisitor& v, std::vector<std::string_view>& argv) {
-  for (const Event& e : batch.events) {
+// How many records ahead the lookahead names an address: enough for a miss to memory to finish
+// (a few hundred ns) before its record's turn.
+constexpr size_t kLookahead = 16;
+
+// Hands a batch's records to the visitor, as the reader would have; with kAhead, names each
+// allocation's and free's address to the visitor's lookahead kLookahead records early.
+template <bool kAhead>
+void replay(const Batch& batch, RecordVisitor& v, AddressLookahead* ahead,
+            std::vector<std::string_view>& argv) {
+  const Event* events = batch.events.get();
+  const size_t n = batch.count;
+  auto announce = [&](size_t i) {
+    const Event& f = events[i];
+    if (f.kind == Kind::kAlloc || f.kind == Kind::kFree) ahead->will_see(f.b);
+  };
+  if constexpr (kAhead)
+    for (size_t i = 0; i < kLookahead && i < n; ++i) announce(i);
+  for (size_t i = 0; i < n; ++i) {
+    const Event& e = events[i];
+    if constexpr (kAhead)
+      if (i + kLookahead < n) announce(i + kLookahead);
     switch (e.kind) {
       case Kind::kAlloc:
         v.on_alloc({e.time_ns, e.tid, static_cast<format::AllocApi>(e.api), e.a, e.b, e.c});
@@ -307,9 +327,13 @@ void read_pipelined(TraceReader& reader, RecordVisitor& visitor) {
     channel.finish(error);
   });
   std::vector<std::string_view> argv;
+  AddressLookahead* ahead = dynamic_cast<AddressLookahead*>(&visitor);
   try {
     while (Batch* batch = channel.take_full()) {
-      replay(*batch, visitor, argv);
+      if (ahead)
+        replay<true>(*batch, visitor, ahead, argv);
+      else
+        replay<false>(*batch, visitor, nullptr, argv);
       channel.recycle(batch);
     }
   } catch (...) {

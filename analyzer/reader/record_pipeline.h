@@ -16,6 +16,17 @@
 
 namespace heapline::analysis {
 
+// A visitor whose work per allocation and free is a lookup keyed by the block's address (the
+// model's live-block map) can implement this too: the pipeline then tells it each such address
+// some records ahead, so the lookup's cache line is on its way before the record arrives. On a
+// big live set (a 24 MiB table for a python3 trace) those misses, not instructions, are most of
+// the model's time.
+class AddressLookahead {
+ public:
+  virtual ~AddressLookahead() = default;
+  virtual void will_see(uint64_t address) = 0;
+};
+
 // Replays every record of `reader` in time order into `visitor`, reading on a second thread.
 void read_pipelined(TraceReader& reader, RecordVisitor& visitor);
 
