@@ -78,6 +78,10 @@ Report build_report(const TraceInfo& trace, const AllocationModel& model, Symbol
     line.temporary += s.temporary;
 
     if (s.live_blocks == 0) continue;
+    if (!options.leak_groups) {
+      stacks.open_modules(id);
+      continue;
+    }
     // Whole stacks only for the leaks, which show them.
     const std::vector<ResolvedFrame>& frames = stacks.frames(id);
     const std::string key = stack_key(frames);
