@@ -25,7 +25,7 @@ int leaks_command(const LeaksOptions& options) {
     TraceReader reader(options.trace);
     AllocationModel model;
     Symbolizer symbolizer;
-    prefetch_leak_debug_info(model, symbolizer);
+    prefetch_report_debug_info(model, symbolizer);
     model.read_all(reader);
     const Report report = build_report(reader.info(), model, symbolizer, analysis);
     TimelineOptions growth;

@@ -34,11 +34,12 @@ std::vector<std::string> analysis_warnings(const Symbolizer& symbolizer, const T
   return out;
 }
 
-void prefetch_leak_debug_info(AllocationModel& model, Symbolizer& symbolizer) {
-  model.set_module_listener([&symbolizer](const ModuleInfo& m) {
+void prefetch_report_debug_info(AllocationModel& model, Symbolizer& symbolizer) {
+  model.set_module_listener([&symbolizer, first = true](const ModuleInfo& m) mutable {
     const size_t slash = m.path.rfind('/');
-    if (m.path.compare(slash == std::string::npos ? 0 : slash + 1, 7, "libc.so") == 0)
-      symbolizer.prefetch({m.path, m.build_id_hex});
+    const bool libc = m.path.compare(slash == std::string::npos ? 0 : slash + 1, 7, "libc.so") == 0;
+    if (first || libc) symbolizer.prefetch({m.path, m.build_id_hex});
+    first = false;
   });
 }
 
@@ -46,7 +47,7 @@ Report analyze_trace(const std::string& path, const AnalysisOptions& options) {
   TraceReader reader(path);
   AllocationModel model;
   Symbolizer symbolizer;
-  prefetch_leak_debug_info(model, symbolizer);
+  prefetch_report_debug_info(model, symbolizer);
   model.read_all(reader);
   return build_report(reader.info(), model, symbolizer, options);
 }

@@ -56,11 +56,13 @@ std::vector<std::string> analysis_warnings(const Symbolizer& symbolizer, const T
                                            uint64_t sample_bytes);
 
 Report analyze_trace(const std::string& path, const AnalysisOptions& options);
-// Before `model` reads a trace whose leaks will be reported: starts loading, in the background,
-// the debug info of libc, which every leak group's stack shows (the root frames of every
-// thread's stack, __libc_start_call_main or start_thread, are libc's); its separate debug file
-// is the most costly to open (compressed DWARF: ~50 ms, a third of a 1 M-event report).
-void prefetch_leak_debug_info(AllocationModel& model, Symbolizer& symbolizer);
+// Before `model` reads a trace for a report: starts loading, in the background while the trace
+// is read, the debug info the report is all but sure to need: the executable's (the first module
+// record; main() and most allocation sites are there) and libc's, which every leak group's stack
+// shows (the root frames of every thread's stack, __libc_start_call_main or start_thread, are
+// libc's). libc's separate debug file is the most costly to open (compressed DWARF: ~200 M
+// instructions, as much as reading a trace of a million events).
+void prefetch_report_debug_info(AllocationModel& model, Symbolizer& symbolizer);
 // The same from a model already read, so that a command needing more than the Report (`leaks`:
 // growth too) reads the trace and opens debug info once. The report's warnings are the
 // symbolizer's so far.
