@@ -27,7 +27,8 @@ class AddressLookahead {
   virtual void will_see(uint64_t address) = 0;
 };
 
-// Replays every record of `reader` in time order into `visitor`, reading on a second thread.
+// Replays every record of `reader` in time order into `visitor`, reading on a second thread
+// (serially, as TraceReader::read, when the process may run on one CPU only).
 void read_pipelined(TraceReader& reader, RecordVisitor& visitor);
 
 }  // namespace heapline::analysis
