@@ -4,8 +4,11 @@
 # is recorded once with each tool; then each analyzer runs ROUNDS times (default 5), paired
 # (heapline, heaptrack, heapline, ...), and the median wall time and the median CPU time
 # (user + sys) of each give events per second, where events are the allocations plus frees of the
-# run (the same workload for both, counted by heapline). On a busy machine trust the CPU ratio:
-# wall time there is mostly waiting for a core.
+# run (the same workload for both, counted by heapline). heapline reads on two threads (the
+# reader, and the model; libc's debug info loads on a third meanwhile), so on an idle machine its
+# wall time is less than its CPU time and the wall ratio is the figure; its CPU time is the total
+# work of all threads. On a busy machine both wall ratios mostly measure waiting for a core: there,
+# compare instruction counts (valgrind --tool=callgrind --separate-threads=yes).
 #
 #   bench/analysis_speed.sh [BUILD_DIR] [INSERTS] [ROUNDS]      # BUILD_DIR defaults to build
 set -euo pipefail

@@ -24,8 +24,9 @@ int leaks_command(const LeaksOptions& options) {
     // the growth replay reads the trace a second time.
     TraceReader reader(options.trace);
     AllocationModel model;
-    model.read_all(reader);
     Symbolizer symbolizer;
+    prefetch_report_debug_info(model, symbolizer);
+    model.read_all(reader);
     const Report report = build_report(reader.info(), model, symbolizer, analysis);
     TimelineOptions growth;
     growth.site_rules = analysis.site_rules;
@@ -33,10 +34,10 @@ int leaks_command(const LeaksOptions& options) {
     const std::vector<GrowingSite> growing =
         analyze_timeline(reader, model, symbolizer, growth).growing;
     if (options.json) {
-      nlohmann::ordered_json out = report_to_json(report);
-      out.erase("lines");
-      out["growing"] = growing_to_json(growing);
-      printf("%s\n", out.dump(2).c_str());
+      ReportJsonTail tail;
+      tail.without_lines = true;
+      tail.extra.emplace_back("growing", growing_to_json(growing));
+      print_report_json(report, stdout, tail);
     } else {
       print_text_leaks(report, stdout);
       print_text_growing(growing, stdout);

@@ -54,9 +54,10 @@ int report_command(const ReportOptions& options) {
       return 2;
     }
     if (paths.size() > 1) return report_tree(paths, options, analysis);
+    analysis.leak_groups = options.json;  // the text report shows leaked bytes by line only
     const Report report = analyze_trace(paths.front(), analysis);
     if (options.json) {
-      printf("%s\n", report_to_json(report).dump(2).c_str());
+      print_report_json(report, stdout);
     } else {
       print_text_report(report, options.top, stdout);
     }

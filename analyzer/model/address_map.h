@@ -78,6 +78,11 @@ class AddressMap {
     }
   }
 
+  // Starts loading the slot where a lookup of `address` begins (a hint; changes nothing).
+  void prefetch(uint64_t address) const {
+    if (size_ != 0) __builtin_prefetch(&slots_[home(address)]);
+  }
+
   // Removes `address`, copying its value to `out`; false (and `out` untouched) when absent.
   bool take(uint64_t address, Value& out) {
     if (address == 0) {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "reader/record_pipeline.h"
 #include "reader/trace_reader.h"
 
 namespace heapline::analysis {
@@ -10,7 +11,7 @@ using format::AllocApi;
 
 void AllocationModel::read_all(TraceReader& reader) {
   set_sample_bytes(reader.info().header.sample_bytes);
-  reader.read(*this);
+  read_pipelined(reader, *this);
   finish();
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "model/address_map.h"
 #include "tick_order.h"
 #include "model/module_table.h"
+#include "reader/record_pipeline.h"
 #include "reader/records.h"
 
 namespace heapline::analysis {
@@ -77,7 +79,7 @@ struct StackTrace {
 
 class TraceReader;
 
-class AllocationModel : public RecordVisitor {
+class AllocationModel : public RecordVisitor, public AddressLookahead {
  public:
   // The whole first pass: weights from the trace's header (sampling), every record, finish().
   void read_all(TraceReader& reader);
@@ -85,7 +87,11 @@ class AllocationModel : public RecordVisitor {
   void on_alloc(const AllocRecord& r) override;
   void on_free(const FreeRecord& r) override;
   void on_stack(const StackRecord& r) override;
-  void on_module_load(const ModuleLoadRecord& r) override { modules_.on_load(r); }
+  void will_see(uint64_t address) override { live_.prefetch(address); }
+  void on_module_load(const ModuleLoadRecord& r) override {
+    modules_.on_load(r);
+    if (module_listener_) module_listener_(modules_.modules().back());
+  }
   void on_module_unload(const ModuleUnloadRecord& r) override { modules_.on_unload(r); }
   void on_process(const ProcessRecord& r) override;
   void on_thread_name(const ThreadNameRecord& r) override;
@@ -95,6 +101,11 @@ class AllocationModel : public RecordVisitor {
   void on_lost(const LostRecord& r) override;
   // After the last record: settles peak figures and leak totals.
   void finish();
+  // Before the first record: called with each module as its record is read (a caller starts
+  // loading debug info it will need while the rest of the trace is read).
+  void set_module_listener(std::function<void(const ModuleInfo&)> listener) {
+    module_listener_ = std::move(listener);
+  }
   // Before the first record, for a trace recorded in sampling mode (the header says).
   void set_sample_bytes(uint64_t n) { summary_.sample_bytes = n; }
 
@@ -136,6 +147,7 @@ class AllocationModel : public RecordVisitor {
   double estimated_allocations_ = 0;
   double estimated_frees_ = 0;
   double bytes_allocated_variance_ = 0;
+  std::function<void(const ModuleInfo&)> module_listener_;
 };
 
 }  // namespace heapline::analysis

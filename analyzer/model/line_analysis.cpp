@@ -6,6 +6,7 @@
 
 #include "model/live_replay.h"
 #include "model/stack_snapshots.h"
+#include "reader/record_pipeline.h"
 
 namespace heapline::analysis {
 namespace {
@@ -95,7 +96,7 @@ LineAnalysis analyze_lines(const std::string& path, const LineAnalysisOptions& o
     StackSnapshots snapshots(replay_times);
     LiveReplay replay(sample_bytes);
     replay.add_listener(snapshots);
-    reader.read(replay);
+    read_pipelined(reader, replay);
     replay.finish();
     size_t next = 0;
     for (int i = 0; i < 2; ++i)

@@ -10,6 +10,7 @@
 
 #include "model/address_map.h"
 #include "tick_order.h"
+#include "reader/record_pipeline.h"
 #include "reader/records.h"
 
 namespace heapline::analysis {
@@ -29,7 +30,7 @@ class LiveChangeListener {
 // as AllocationModel::on_alloc does, so that both replays agree to the byte.
 uint64_t estimated_block_bytes(uint64_t size, uint64_t sample_bytes);
 
-class LiveReplay : public RecordVisitor {
+class LiveReplay : public RecordVisitor, public AddressLookahead {
  public:
   // `sample_bytes`: the trace header's (0 = every allocation recorded).
   explicit LiveReplay(uint64_t sample_bytes = 0) : sample_bytes_(sample_bytes) {}
@@ -38,6 +39,7 @@ class LiveReplay : public RecordVisitor {
   void on_alloc(const AllocRecord& r) override;
   void on_free(const FreeRecord& r) override;
   void on_rss(const RssRecord& r) override;
+  void will_see(uint64_t address) override { live_.prefetch(address); }
   // Call once the reader has returned.
   void finish();
 

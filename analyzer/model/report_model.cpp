@@ -34,11 +34,21 @@ std::vector<std::string> analysis_warnings(const Symbolizer& symbolizer, const T
   return out;
 }
 
+void prefetch_report_debug_info(AllocationModel& model, Symbolizer& symbolizer) {
+  model.set_module_listener([&symbolizer, first = true](const ModuleInfo& m) mutable {
+    const size_t slash = m.path.rfind('/');
+    const bool libc = m.path.compare(slash == std::string::npos ? 0 : slash + 1, 7, "libc.so") == 0;
+    if (first || libc) symbolizer.prefetch({m.path, m.build_id_hex});
+    first = false;
+  });
+}
+
 Report analyze_trace(const std::string& path, const AnalysisOptions& options) {
   TraceReader reader(path);
   AllocationModel model;
-  model.read_all(reader);
   Symbolizer symbolizer;
+  prefetch_report_debug_info(model, symbolizer);
+  model.read_all(reader);
   return build_report(reader.info(), model, symbolizer, options);
 }
 
@@ -69,6 +79,10 @@ Report build_report(const TraceInfo& trace, const AllocationModel& model, Symbol
     line.temporary += s.temporary;
 
     if (s.live_blocks == 0) continue;
+    if (!options.leak_groups) {
+      stacks.open_modules(id);
+      continue;
+    }
     // Whole stacks only for the leaks, which show them.
     const std::vector<ResolvedFrame>& frames = stacks.frames(id);
     const std::string key = stack_key(frames);

@@ -41,15 +41,26 @@ StackSymbolizer::StackSymbolizer(const AllocationModel& model, Symbolizer& symbo
   handles_.assign(runtime_module_.size(), SIZE_MAX);
 }
 
-const std::vector<SourceFrame>& StackSymbolizer::symbolize(const ModuleAddress& ma) {
-  Symbolizer::ModuleHandle& handle = handles_[ma.module];
-  if (handle == SIZE_MAX) {
-    const ModuleInfo& m = model_.modules().modules()[ma.module];
-    handle = symbolizer_.module_handle({m.path, m.build_id_hex});
+Symbolizer::ModuleHandle StackSymbolizer::handle(uint32_t module) {
+  Symbolizer::ModuleHandle& h = handles_[module];
+  if (h == SIZE_MAX) {
+    const ModuleInfo& m = model_.modules().modules()[module];
+    h = symbolizer_.module_handle({m.path, m.build_id_hex});
   }
+  return h;
+}
+
+const std::vector<SourceFrame>& StackSymbolizer::symbolize(const ModuleAddress& ma) {
   // Return addresses point after the call; the call itself is one byte earlier. The first
   // frame is a return address too (the recorder's own frames were dropped).
-  return symbolizer_.symbolize(handle, ma.elf_vaddr > 0 ? ma.elf_vaddr - 1 : 0);
+  return symbolizer_.symbolize(handle(ma.module), ma.elf_vaddr > 0 ? ma.elf_vaddr - 1 : 0);
+}
+
+void StackSymbolizer::open_modules(uint32_t stack_id) {
+  const auto& stacks = model_.stacks();
+  if (stack_id >= stacks.size()) return;
+  for (const ModuleAddress& ma : stacks[stack_id].frames)
+    if (ma.module != UINT32_MAX) handle(ma.module);
 }
 
 const std::vector<ResolvedFrame>& StackSymbolizer::frames(uint32_t stack_id) {

@@ -6,6 +6,7 @@
 #include "model/live_replay.h"
 #include "model/site_index.h"
 #include "model/site_series.h"
+#include "reader/record_pipeline.h"
 
 namespace heapline::analysis {
 namespace {
@@ -67,7 +68,7 @@ TimelineAnalysis analyze_timeline(TraceReader& reader, const AllocationModel& mo
   if (options.timeline) replay.add_listener(timeline);
   if (options.growth) replay.add_listener(series);
   if (options.timeline || options.growth) {
-    reader.read(replay);
+    read_pipelined(reader, replay);
     replay.finish();
   }
   if (options.timeline) out.timeline = timeline.take();

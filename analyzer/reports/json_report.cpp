@@ -15,18 +15,21 @@ json frame_to_json(const ResolvedFrame& f) {
           {"module", f.module},     {"inlined", f.inlined}, {"address", f.address}};
 }
 
-json report_to_json(const Report& r) {
-  const Summary& s = r.summary;
-  json out;
-  out["heapline_report"] = 1;
-  out["process"] = {{"pid", r.process.pid},   {"ppid", r.process.ppid},
-                    {"exe", r.process.exe},   {"argv", r.process.argv},
-                    {"complete", r.complete}, {"exit_status", r.process.exit_status},
-                    {"exit_kind", r.process.execed            ? "exec"
-                                  : r.process.has_exit_record ? exit_kind_name(r.process.exit_kind)
-                                                              : "none"}};
-  if (r.process.execed) out["process"]["exec_path"] = r.process.exec_path;
-  out["summary"] = {
+namespace {
+
+json process_to_json(const Report& r) {
+  json process = {{"pid", r.process.pid},   {"ppid", r.process.ppid},
+                  {"exe", r.process.exe},   {"argv", r.process.argv},
+                  {"complete", r.complete}, {"exit_status", r.process.exit_status},
+                  {"exit_kind", r.process.execed            ? "exec"
+                                : r.process.has_exit_record ? exit_kind_name(r.process.exit_kind)
+                                                            : "none"}};
+  if (r.process.execed) process["exec_path"] = r.process.exec_path;
+  return process;
+}
+
+json summary_to_json(const Summary& s) {
+  json summary = {
       {"allocations", s.allocations},
       {"frees", s.frees},
       {"bytes_allocated", s.bytes_allocated},
@@ -42,43 +45,120 @@ json report_to_json(const Report& r) {
       {"lost_frees", s.lost_frees},
   };
   if (s.sample_bytes) {
-    out["summary"]["sampling"] = {{"sample_bytes", s.sample_bytes},
-                                  {"recorded_allocations", s.recorded_allocations},
-                                  {"bytes_allocated_stderr", s.bytes_allocated_stderr},
-                                  {"leaked_bytes_stderr", s.leaked_bytes_stderr}};
+    summary["sampling"] = {{"sample_bytes", s.sample_bytes},
+                           {"recorded_allocations", s.recorded_allocations},
+                           {"bytes_allocated_stderr", s.bytes_allocated_stderr},
+                           {"leaked_bytes_stderr", s.leaked_bytes_stderr}};
   }
+  return summary;
+}
+
+json leak_to_json(const LeakGroup& g) {
+  json stack = json::array();
+  for (const ResolvedFrame& f : g.stack) stack.push_back(frame_to_json(f));
+  return {{"bytes", g.bytes},
+          {"blocks", g.blocks},
+          {"kind", "unclassified"},
+          {"site", location_to_json(g.site)},
+          {"stack", std::move(stack)}};
+}
+
+json line_to_json(const LineFigures& l) {
+  return {{"file", l.where.file},
+          {"line", l.where.line},
+          {"function", l.where.function},
+          {"allocations", l.allocations},
+          {"bytes_allocated", l.bytes_allocated},
+          {"peak_bytes", l.peak_bytes},
+          {"leaked_bytes", l.leaked_bytes},
+          {"leaked_blocks", l.leaked_blocks},
+          {"temporary_allocations", l.temporary}};
+}
+
+json trace_to_json(const TraceInfo& t) {
+  return {{"path", t.path},
+          {"truncated", t.truncated},
+          {"file_bytes", t.file_size},
+          {"disk_bytes", t.disk_bytes},
+          {"compressed_frames", t.frames},
+          {"ring_chunks", t.ring_chunks}};
+}
+
+// `value.dump(2)` as it appears `depth` levels deep in a pretty-printed document: every line
+// after the first indented by two more spaces per level. (Strings never hold a raw newline:
+// JSON escapes it.)
+void write_nested(FILE* out, const json& value, int depth) {
+  const std::string text = value.dump(2);
+  const std::string pad(static_cast<size_t>(depth) * 2, ' ');
+  size_t begin = 0;
+  for (size_t nl; (nl = text.find('\n', begin)) != std::string::npos; begin = nl + 1) {
+    fwrite(text.data() + begin, 1, nl + 1 - begin, out);
+    fputs(pad.c_str(), out);
+  }
+  fwrite(text.data() + begin, 1, text.size() - begin, out);
+}
+
+}  // namespace
+
+json report_to_json(const Report& r) {
+  json out;
+  out["heapline_report"] = 1;
+  out["process"] = process_to_json(r);
+  out["summary"] = summary_to_json(r.summary);
   json leaks = json::array();
-  for (const LeakGroup& g : r.leaks) {
-    json stack = json::array();
-    for (const ResolvedFrame& f : g.stack) stack.push_back(frame_to_json(f));
-    leaks.push_back({{"bytes", g.bytes},
-                     {"blocks", g.blocks},
-                     {"kind", "unclassified"},
-                     {"site", location_to_json(g.site)},
-                     {"stack", std::move(stack)}});
-  }
+  for (const LeakGroup& g : r.leaks) leaks.push_back(leak_to_json(g));
   out["leaks"] = std::move(leaks);
   json lines = json::array();
-  for (const LineFigures& l : r.lines) {
-    lines.push_back({{"file", l.where.file},
-                     {"line", l.where.line},
-                     {"function", l.where.function},
-                     {"allocations", l.allocations},
-                     {"bytes_allocated", l.bytes_allocated},
-                     {"peak_bytes", l.peak_bytes},
-                     {"leaked_bytes", l.leaked_bytes},
-                     {"leaked_blocks", l.leaked_blocks},
-                     {"temporary_allocations", l.temporary}});
-  }
+  for (const LineFigures& l : r.lines) lines.push_back(line_to_json(l));
   out["lines"] = std::move(lines);
-  out["trace"] = {{"path", r.trace.path},
-                  {"truncated", r.trace.truncated},
-                  {"file_bytes", r.trace.file_size},
-                  {"disk_bytes", r.trace.disk_bytes},
-                  {"compressed_frames", r.trace.frames},
-                  {"ring_chunks", r.trace.ring_chunks}};
+  out["trace"] = trace_to_json(r.trace);
   out["warnings"] = r.warnings;
   return out;
 }
+
+void print_report_json(const Report& r, FILE* out, const ReportJsonTail& tail) {
+  JsonObjectWriter w(out);
+  w.member("heapline_report", 1);
+  w.member("process", process_to_json(r));
+  w.member("summary", summary_to_json(r.summary));
+  w.array_member("leaks", r.leaks.size(), [&](size_t i) { return leak_to_json(r.leaks[i]); });
+  if (!tail.without_lines)
+    w.array_member("lines", r.lines.size(), [&](size_t i) { return line_to_json(r.lines[i]); });
+  w.member("trace", trace_to_json(r.trace));
+  w.member("warnings", r.warnings);
+  for (const auto& [key, value] : tail.extra) w.member(key, value);
+  w.end();
+}
+
+JsonObjectWriter::JsonObjectWriter(FILE* out) : out_(out) {}
+
+void JsonObjectWriter::key(const std::string& name) {
+  fputs(first_ ? "{\n  " : ",\n  ", out_);
+  first_ = false;
+  fputs(json(name).dump().c_str(), out_);
+  fputs(": ", out_);
+}
+
+void JsonObjectWriter::member(const std::string& name, const json& value) {
+  key(name);
+  write_nested(out_, value, 1);
+}
+
+void JsonObjectWriter::array_member(const std::string& name, size_t count,
+                                    const std::function<json(size_t)>& element) {
+  key(name);
+  if (count == 0) {
+    fputs("[]", out_);
+    return;
+  }
+  fputs("[\n", out_);
+  for (size_t i = 0; i < count; ++i) {
+    fputs(i == 0 ? "    " : ",\n    ", out_);
+    write_nested(out_, element(i), 2);
+  }
+  fputs("\n  ]", out_);
+}
+
+void JsonObjectWriter::end() { fputs(first_ ? "{}\n" : "\n}\n", out_); }
 
 }  // namespace heapline::analysis

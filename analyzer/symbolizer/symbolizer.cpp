@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "inline_frames.h"
@@ -30,12 +31,48 @@ std::string basename_of(const std::string& path) {
   return path.empty() ? std::string("unknown") : path;
 }
 
+std::string module_key(const ModuleIdentity& module) {
+  std::string key = module.path;
+  key += '\0';  // cannot occur in a path, so (path, build_id) pairs never collide
+  key += module.build_id;
+  return key;
+}
+
 }  // namespace
+
+struct Symbolizer::Prefetch {
+  std::thread thread;
+  ModuleDebugInfo::OpenResult result;
+  bool failed = false;  // open() threw (out of memory): open it again when asked for
+};
 
 Symbolizer::Symbolizer(SymbolizerOptions options) : options_(std::move(options)) {}
 
 // Out of line: ModuleDebugInfo is only complete here.
-Symbolizer::~Symbolizer() = default;
+Symbolizer::~Symbolizer() { finish_prefetches(); }
+
+void Symbolizer::prefetch(const ModuleIdentity& module) {
+  std::string key = module_key(module);
+  if (modules_.count(key) || prefetched_.count(key)) return;
+  auto p = std::make_unique<Prefetch>();
+  Prefetch* slot = p.get();
+  slot->thread = std::thread([slot, module, this] {
+    try {
+      slot->result = ModuleDebugInfo::open(module, options_);
+    } catch (...) {
+      slot->failed = true;
+    }
+  });
+  prefetched_.emplace(std::move(key), std::move(p));
+  prefetches_running_ = true;
+}
+
+void Symbolizer::finish_prefetches() {
+  if (!prefetches_running_) return;
+  for (auto& [key, p] : prefetched_)
+    if (p->thread.joinable()) p->thread.join();
+  prefetches_running_ = false;
+}
 
 const std::vector<SourceFrame>& Symbolizer::symbolize(const ModuleIdentity& module,
                                                       uint64_t elf_vaddr) {
@@ -65,15 +102,20 @@ const std::vector<SourceFrame>& Symbolizer::symbolize(ModuleEntry& entry, uint64
 }
 
 Symbolizer::ModuleEntry& Symbolizer::module_entry(const ModuleIdentity& module) {
-  std::string key = module.path;
-  key += '\0';  // cannot occur in a path, so (path, build_id) pairs never collide
-  key += module.build_id;
+  std::string key = module_key(module);
   auto found = modules_.find(key);
   if (found != modules_.end()) return found->second;
 
+  finish_prefetches();  // from here on this thread uses libdw
   ModuleEntry entry;
   entry.basename = basename_of(module.path);
-  ModuleDebugInfo::OpenResult opened = ModuleDebugInfo::open(module, options_);
+  ModuleDebugInfo::OpenResult opened;
+  auto prefetched = prefetched_.find(key);
+  if (prefetched != prefetched_.end() && !prefetched->second->failed)
+    opened = std::move(prefetched->second->result);
+  else
+    opened = ModuleDebugInfo::open(module, options_);
+  if (prefetched != prefetched_.end()) prefetched_.erase(prefetched);
   entry.debug_info = std::move(opened.module);
   for (std::string& warning : opened.warnings) warn(std::move(warning));
   ++stats_.modules_opened;

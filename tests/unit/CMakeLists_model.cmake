@@ -10,3 +10,11 @@ include(GoogleTest)
 add_executable(address_map_test ${CMAKE_CURRENT_LIST_DIR}/address_map_test.cpp)
 target_link_libraries(address_map_test PRIVATE heapline_analysis GTest::gtest_main)
 gtest_discover_tests(address_map_test DISCOVERY_MODE PRE_TEST PROPERTIES TIMEOUT 60)
+
+# record_pipeline_test: read_pipelined against TraceReader::read on the format fixture's traces
+# (record for record), cut short, and with a visitor that throws.
+add_executable(record_pipeline_test ${CMAKE_CURRENT_LIST_DIR}/record_pipeline_test.cpp)
+target_link_libraries(record_pipeline_test PRIVATE heapline_test_support GTest::gtest_main)
+add_dependencies(record_pipeline_test format_fixture heapline_preload)
+target_compile_definitions(record_pipeline_test PRIVATE FORMAT_FIXTURE="$<TARGET_FILE:format_fixture>")
+gtest_discover_tests(record_pipeline_test DISCOVERY_MODE PRE_TEST PROPERTIES TIMEOUT 120)

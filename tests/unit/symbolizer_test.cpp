@@ -287,6 +287,40 @@ TEST_F(SymbolizerTest, ModulesAndAddressesAreResolvedOnce) {
   EXPECT_EQ(symbolizer.warnings().size(), 1u);  // the missing module is reported once
 }
 
+TEST_F(SymbolizerTest, PrefetchedModulesGiveTheSameFramesAndWarningsInRequestOrder) {
+  const std::string stripped = kFixture + "_stripped";
+  const ModuleIdentity gone{"/nonexistent/libgone.so", ""}, unused{"/nonexistent/libunused.so", ""};
+  // Without prefetching: the stripped copy's warning, then the missing module's.
+  Symbolizer plain(options_);
+  const std::vector<SourceFrame> expected = plain.symbolize({stripped, ""}, call_pc("ret_cxx"));
+  plain.symbolize(gone, 3);
+  const std::vector<SourceFrame> inlined = plain.symbolize({kFixture, ""}, call_pc("ret_inlined"));
+  ASSERT_EQ(plain.warnings().size(), 2u);
+
+  // Prefetched in the other order, plus one never asked for: its warning never shows.
+  Symbolizer prefetching(options_);
+  prefetching.prefetch(unused);
+  prefetching.prefetch(gone);
+  prefetching.prefetch({stripped, ""});
+  prefetching.prefetch({kFixture, ""});
+  prefetching.prefetch({kFixture, ""});  // twice: opened once
+  EXPECT_TRUE(prefetching.warnings().empty());
+  const auto& frames = prefetching.symbolize({stripped, ""}, call_pc("ret_cxx"));
+  ASSERT_EQ(frames.size(), expected.size());
+  EXPECT_EQ(frames[0].function, expected[0].function);
+  prefetching.symbolize(gone, 3);
+  const auto& inlined_again = prefetching.symbolize({kFixture, ""}, call_pc("ret_inlined"));
+  ASSERT_EQ(inlined_again.size(), inlined.size());
+  for (size_t i = 0; i < inlined.size(); ++i) {
+    EXPECT_EQ(inlined_again[i].function, inlined[i].function);
+    EXPECT_EQ(inlined_again[i].file, inlined[i].file);
+    EXPECT_EQ(inlined_again[i].line, inlined[i].line);
+    EXPECT_EQ(inlined_again[i].inlined, inlined[i].inlined);
+  }
+  EXPECT_EQ(prefetching.warnings(), plain.warnings());
+  EXPECT_EQ(prefetching.stats().modules_opened, 3u);  // the unused one is not counted
+}
+
 TEST(DemangleTest, DemanglesOnlyMangledNames) {
   EXPECT_EQ(demangle("_ZN16heapline_fixture13compute_totalEi"),
             "heapline_fixture::compute_total(int)");
