@@ -27,8 +27,11 @@ class Checked {
     auto [value, inserted] = map_.try_emplace(address);
     const bool expected_inserted = !reference_.count(address);
     ASSERT_EQ(inserted, expected_inserted) << std::hex << address;
-    if (!inserted) ASSERT_EQ(value->size, reference_[address].size);
-    if (inserted) ASSERT_EQ(value->size, 0u);  // value-initialized
+    if (!inserted) {
+      ASSERT_EQ(value->size, reference_[address].size);
+    } else {
+      ASSERT_EQ(value->size, 0u);  // value-initialized
+    }
     *value = Block{size, static_cast<uint32_t>(size & 0xffff)};
     reference_[address] = *value;
     ASSERT_EQ(map_.size(), reference_.size());
@@ -54,8 +57,11 @@ class Checked {
       ASSERT_NE(found, nullptr) << std::hex << address;
       ASSERT_EQ(found->size, block.size);
     }
-    for (uint64_t address : absent)
-      if (!reference_.count(address)) ASSERT_EQ(map_.find(address), nullptr);
+    for (uint64_t address : absent) {
+      if (!reference_.count(address)) {
+        ASSERT_EQ(map_.find(address), nullptr);
+      }
+    }
     size_t visited = 0;
     map_.for_each([&](uint64_t address, const Block& block) {
       ++visited;
