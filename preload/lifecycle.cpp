@@ -125,6 +125,9 @@ void record_process_exit(format::ExitKind kind, int status) {
   if (scope.may_record()) {
     RecorderPhase phase;
     record_exit(kind, status);
+    // _exit and abort skip the destructor that drains the ring and gives its blocks back: at
+    // least this thread's chunk keeps only the pages its records are on.
+    if (kind != format::ExitKind::kExit) trace_file().release_own_tail(t_state.chunk);
   }
 }
 
@@ -138,7 +141,9 @@ bool record_exec_attempt(const char* program) {
   InternalPhase internal;
   record_exec(program, strnlen(program, kMaxExecPath));
   // The drain need not run first: the ring lives in the file (MAP_SHARED), so this sealed chunk,
-  // and the chunks other threads still own, are read from there as at any other end.
+  // and the chunks other threads still own, are read from there as at any other end. Its blocks
+  // past the records go back first (a chunk is 128 KiB on disk once backed).
+  trace_file().release_own_tail(t_state.chunk);
   release_thread_chunk(t_state);
   return true;
 }

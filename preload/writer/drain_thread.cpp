@@ -112,6 +112,7 @@ void* drain_main(void*) {
   t_state.never_wait = true;
   t_state.tid = static_cast<uint32_t>(gettid());
   uint64_t next_rss = 0, next_names = 0;
+  const format::ChunkHeader* tail_released = nullptr;
   for (;;) {
     TraceFile& file = trace_file();
     const uint32_t seen = file.seal_events().load(std::memory_order_acquire);
@@ -124,6 +125,13 @@ void* drain_main(void*) {
     if (now >= next_names) {
       record_thread_names(now);
       next_names = now + ((500 * 1000000ull) >> format::kTimeShift);
+    }
+    // This thread's own chunk fills at a few records a second, and an _exit or exec leaves it
+    // undrained: it keeps disk blocks only for the pages written (later ones get theirs as
+    // they are touched).
+    if (t_state.chunk != tail_released) {
+      file.release_own_tail(t_state.chunk);
+      tail_released = t_state.chunk;
     }
     char why[1400];
     if (trace_file_damaged(why, sizeof why)) {

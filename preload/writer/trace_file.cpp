@@ -271,23 +271,36 @@ uint64_t TraceFile::undrained_bytes() const {
 
 void TraceFile::release_unused_tails(const ChunkHeader* own) {
   if (!header_ || given_up()) return;
-  const uint64_t page = 4096;
   for (uint32_t i = 0; i < chunk_count_; ++i) {
     if (backed_[i].load(std::memory_order_acquire) != 1) continue;
     const ChunkHeader* c = chunk_at(i);
-    if (c != own &&
-        c->state.load(std::memory_order_acquire) != static_cast<uint32_t>(ChunkState::kSealed))
-      continue;
-    const uint64_t in_use = sizeof(ChunkHeader) + c->used.load(std::memory_order_acquire);
-    const uint64_t keep = (in_use + page - 1) / page * page;
-    if (keep >= chunk_size_) continue;
-    const off_t offset = static_cast<off_t>(format::kFileHeaderSize) +
-                         static_cast<off_t>(i) * chunk_size_ + static_cast<off_t>(keep);
-    // Reads as zeros afterwards; a later record there (this thread's, after the exit's
-    // destructor) gets its page a block again when it is written.
-    fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset,
-              static_cast<off_t>(chunk_size_ - keep));
+    if (c == own ||
+        c->state.load(std::memory_order_acquire) == static_cast<uint32_t>(ChunkState::kSealed))
+      release_tail(i);
   }
+}
+
+void TraceFile::release_own_tail(const ChunkHeader* own) {
+  if (!header_ || given_up() || !own) return;
+  const auto index = static_cast<uint32_t>(
+      (reinterpret_cast<const uint8_t*>(own) - reinterpret_cast<const uint8_t*>(chunk_at(0))) /
+      chunk_size_);
+  if (index < chunk_count_ && backed_[index].load(std::memory_order_acquire) == 1)
+    release_tail(index);
+}
+
+void TraceFile::release_tail(uint32_t index) {
+  constexpr uint64_t kPage = 4096;
+  const ChunkHeader* c = chunk_at(index);
+  const uint64_t in_use = sizeof(ChunkHeader) + c->used.load(std::memory_order_acquire);
+  const uint64_t keep = (in_use + kPage - 1) / kPage * kPage;
+  if (keep >= chunk_size_) return;
+  const off_t offset = static_cast<off_t>(format::kFileHeaderSize) +
+                       static_cast<off_t>(index) * chunk_size_ + static_cast<off_t>(keep);
+  // Reads as zeros afterwards; a later record there (this thread's, after the exit's
+  // destructor) gets its page a block again when it is written.
+  fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset,
+            static_cast<off_t>(chunk_size_ - keep));
 }
 
 void TraceFile::seal_chunk(ChunkHeader* chunk) {

@@ -56,6 +56,9 @@ class TraceFile {
   // trace on disk is then the records' pages, not whole chunks. Other threads' chunks are left
   // alone (their owners may be writing past `used`).
   void release_unused_tails(const format::ChunkHeader* own);
+  // Gives back the disk blocks past the records of `own`, a chunk the calling thread owns and is
+  // about to seal without a drain pass (before an exec): nobody else writes into it meanwhile.
+  void release_own_tail(const format::ChunkHeader* own);
   // Appends bytes at the end of the compressed region and publishes the new end in the header.
   bool append_frame(const void* data, size_t size);
   // Futex word bumped on every seal; the drain thread sleeps on it.
@@ -85,6 +88,8 @@ class TraceFile {
   format::ChunkHeader* chunk_at(uint32_t index) const {
     return reinterpret_cast<format::ChunkHeader*>(ring_ + static_cast<size_t>(index) * chunk_size_);
   }
+  // Punches the pages of chunk `index` past its records.
+  void release_tail(uint32_t index);
   bool back_chunk(uint32_t index);
 
   char path_[1100] = {};

@@ -4,6 +4,7 @@
 // kSignal record instead; SIGKILL leaves none).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <map>
 #include <optional>
@@ -51,6 +52,11 @@ TEST_P(ExitPathTest, TraceIsReadableAndComplete) {
   const TraceContents t = read_trace(r.traces[0]);
   EXPECT_EQ(t.header.pid, static_cast<uint32_t>(r.pid));
   expect_all_allocations(t, p.allocations);
+  // Disk blocks: the ring's chunks are 128 KiB once backed; every end, the ones without a drain
+  // pass (_exit, abort) included, gives back what its chunks hold past their records.
+  struct stat st {};
+  ASSERT_EQ(stat(r.traces[0].c_str(), &st), 0);
+  EXPECT_LT(st.st_blocks * 512, 64 * 1024) << "bytes on disk";
   if (p.record) {
     ASSERT_EQ(t.exits.size(), 1u);
     EXPECT_EQ(t.exits[0].kind, *p.record);
