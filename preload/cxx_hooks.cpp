@@ -11,6 +11,7 @@
 
 #include "bootstrap_pool.h"
 #include "fork_gate.h"
+#include "hook_events.h"
 #include "lifecycle.h"
 #include "real_functions.h"
 #include "recorder.h"
@@ -51,32 +52,6 @@ bool runtime_is_libstdcxx() {
   return yes;
 }
 
-// Inlined: a frame of ours more is a frame more for every stack walk.
-__attribute__((always_inline)) inline void after_new(const hp::HookScope& scope, void* p,
-                                                     size_t size, AllocApi api,
-                                                     const void* site) {
-  if (scope.may_record()) {
-    if (hp::should_sample(hp::t_state, size)) {
-      hp::Recording recording(scope);
-      hp::record_alloc(p, size, api);
-    }
-  } else if (scope.must_queue()) {
-    hp::queue_alloc(p, size, api, site);
-  }
-}
-
-__attribute__((always_inline)) inline void before_delete(const hp::HookScope& scope, void* p,
-                                                         AllocApi api) {
-  if (scope.may_record()) {
-    if (hp::should_record_free(p)) {
-      hp::Recording recording(scope);
-      hp::record_free(p, api);
-    }
-  } else if (scope.must_queue()) {
-    hp::queue_free(p, api);
-  }
-}
-
 // Sampling mode's fast paths (see sampler.h), for libstdc++'s operators only: theirs are malloc
 // and free, so forwarding to those is what the full path does too. Inline, with the full paths
 // out of line, so that the exported operators save no registers on the way.
@@ -108,7 +83,7 @@ __attribute__((noinline)) void* new_impl(size_t size, AllocApi api, void* (*real
     hp::InternalPhase internal;
     p = real_new(size);
   }
-  after_new(scope, p, size, api, site);
+  hp::after_alloc(scope, p, size, api, site);
   return p;
 }
 
@@ -121,7 +96,7 @@ void* new_aligned_impl(size_t size, size_t alignment, AllocApi api,
     hp::InternalPhase internal;  // it calls aligned_alloc
     p = real_new(size, alignment);
   }
-  after_new(scope, p, size, api, site);
+  hp::after_alloc(scope, p, size, api, site);
   return p;
 }
 
@@ -129,7 +104,7 @@ __attribute__((noinline)) void delete_impl(void* p, AllocApi api, void (*real_de
   if (!p || heapline::preload::bootstrap_pool::owns(p)) return;
   hp::HookScope scope;
   ensure_real();
-  before_delete(scope, p, api);
+  hp::before_free(scope, p, api);
   if (runtime_is_libstdcxx()) {
     hp::real.free(p);
   } else {
@@ -143,7 +118,7 @@ void delete_aligned_impl(void* p, size_t alignment, AllocApi api,
   if (!p) return;
   hp::HookScope scope;
   ensure_real();
-  before_delete(scope, p, api);
+  hp::before_free(scope, p, api);
   hp::InternalPhase internal;  // it calls free
   real_delete(p, alignment);
 }

@@ -25,6 +25,7 @@
 #include "capture/module_map.h"
 #include "capture/stack_capture.h"
 #include "fork_gate.h"
+#include "hook_events.h"
 #include "lifecycle.h"
 #include "loader_walks.h"
 #include "real_functions.h"
@@ -53,34 +54,6 @@ inline bool have_real(const hp::HookScope& scope) {
   if (!scope.outermost()) return false;
   hp::resolve_real_functions();
   return true;
-}
-
-// `site`: the hook's return address, the one frame of a queued allocation's stack.
-// Inlined, as the helpers below: a frame of ours more is a frame more for every stack walk.
-__attribute__((always_inline)) inline void after_alloc(const hp::HookScope& scope, void* p,
-                                                       size_t size, AllocApi api,
-                                                       const void* site) {
-  if (!p) return;
-  if (scope.may_record()) {
-    if (hp::should_sample(hp::t_state, size)) {
-      hp::Recording recording(scope);
-      hp::record_alloc(p, size, api);
-    }
-  } else if (scope.must_queue()) {
-    hp::queue_alloc(p, size, api, site);
-  }
-}
-
-__attribute__((always_inline)) inline void before_free(const hp::HookScope& scope, void* p,
-                                                       AllocApi api) {
-  if (scope.may_record()) {
-    if (hp::should_record_free(p)) {
-      hp::Recording recording(scope);
-      hp::record_free(p, api);
-    }
-  } else if (scope.must_queue()) {
-    hp::queue_free(p, api);
-  }
 }
 
 // realloc and reallocarray once the real functions are known and `old` is not the pool's.
@@ -128,7 +101,7 @@ HEAPLINE_FULL_PATH void* malloc_full(size_t size, const void* site) {
   hp::HookScope scope;
   if (!have_real(scope)) return pool::allocate(size);
   void* p = hp::real.malloc(size);
-  after_alloc(scope, p, size, AllocApi::kMalloc, site);
+  hp::after_alloc(scope, p, size, AllocApi::kMalloc, site);
   return p;
 }
 
@@ -141,7 +114,7 @@ HEAPLINE_FULL_PATH void free_full(void* p) {
   if (!p || pool::owns(p)) return;
   hp::HookScope scope;
   have_real(scope);
-  before_free(scope, p, AllocApi::kFree);
+  hp::before_free(scope, p, AllocApi::kFree);
   hp::real.free(p);
 }
 
@@ -157,7 +130,7 @@ HEAPLINE_FULL_PATH void* calloc_full(size_t count, size_t size, const void* site
     return __builtin_mul_overflow(count, size, &total) ? nullptr : pool::allocate(total);
   }
   void* p = hp::real.calloc(count, size);  // the real calloc detects count*size overflow
-  after_alloc(scope, p, count * size, AllocApi::kCalloc, site);
+  hp::after_alloc(scope, p, count * size, AllocApi::kCalloc, site);
   return p;
 }
 
@@ -173,7 +146,7 @@ HEAPLINE_FULL_PATH void* realloc_full(void* old, size_t size, const void* site) 
   if (!have_real(scope)) return move_out_of_pool_bootstrap(old, size);
   if (pool::owns(old)) {
     void* p = move_out_of_pool(old, size);
-    after_alloc(scope, p, size, AllocApi::kRealloc, site);
+    hp::after_alloc(scope, p, size, AllocApi::kRealloc, site);
     return p;
   }
   return traced_realloc(scope, old, size, AllocApi::kRealloc, site);
@@ -199,7 +172,7 @@ HEAPLINE_EXPORT void* reallocarray(void* old, size_t count, size_t size) {
   if (!have_real(scope)) return move_out_of_pool_bootstrap(old, total);
   if (pool::owns(old)) {
     void* p = move_out_of_pool(old, total);
-    after_alloc(scope, p, total, AllocApi::kReallocArray, __builtin_return_address(0));
+    hp::after_alloc(scope, p, total, AllocApi::kReallocArray, __builtin_return_address(0));
     return p;
   }
   return traced_realloc(scope, old, total, AllocApi::kReallocArray, __builtin_return_address(0));
@@ -213,7 +186,7 @@ HEAPLINE_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
   }
   const int rc = hp::real.posix_memalign(out, alignment, size);
   if (rc == 0)
-    after_alloc(scope, *out, size, AllocApi::kPosixMemalign, __builtin_return_address(0));
+    hp::after_alloc(scope, *out, size, AllocApi::kPosixMemalign, __builtin_return_address(0));
   return rc;
 }
 
@@ -221,7 +194,7 @@ HEAPLINE_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
   hp::HookScope scope;
   if (!have_real(scope)) return pool::allocate(size, alignment);
   void* p = hp::real.aligned_alloc(alignment, size);
-  after_alloc(scope, p, size, AllocApi::kAlignedAlloc, __builtin_return_address(0));
+  hp::after_alloc(scope, p, size, AllocApi::kAlignedAlloc, __builtin_return_address(0));
   return p;
 }
 
@@ -229,7 +202,7 @@ HEAPLINE_EXPORT void* memalign(size_t alignment, size_t size) {
   hp::HookScope scope;
   if (!have_real(scope)) return pool::allocate(size, alignment);
   void* p = hp::real.memalign(alignment, size);
-  after_alloc(scope, p, size, AllocApi::kMemalign, __builtin_return_address(0));
+  hp::after_alloc(scope, p, size, AllocApi::kMemalign, __builtin_return_address(0));
   return p;
 }
 
@@ -237,7 +210,7 @@ HEAPLINE_EXPORT void* valloc(size_t size) {
   hp::HookScope scope;
   if (!have_real(scope)) return pool::allocate(size, 4096);
   void* p = hp::real.valloc(size);
-  after_alloc(scope, p, size, AllocApi::kValloc, __builtin_return_address(0));
+  hp::after_alloc(scope, p, size, AllocApi::kValloc, __builtin_return_address(0));
   return p;
 }
 
@@ -245,7 +218,7 @@ HEAPLINE_EXPORT void* pvalloc(size_t size) {
   hp::HookScope scope;
   if (!have_real(scope)) return pool::allocate(size, 4096);
   void* p = hp::real.pvalloc(size);
-  after_alloc(scope, p, size, AllocApi::kPvalloc, __builtin_return_address(0));
+  hp::after_alloc(scope, p, size, AllocApi::kPvalloc, __builtin_return_address(0));
   return p;
 }
 
