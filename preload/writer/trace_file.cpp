@@ -171,7 +171,7 @@ void TraceFile::detach_mapping() {
   give_up();
 }
 
-bool TraceFile::back_chunk(uint32_t index) {
+bool TraceFile::back_chunk(uint32_t index, bool allocate_blocks) {
   // Once the disk is known full, not even a finishing process may take a chunk without blocks:
   // its first store would fault (SIGBUS on tmpfs) instead of being refused here.
   if (out_of_space()) return false;
@@ -183,7 +183,8 @@ bool TraceFile::back_chunk(uint32_t index) {
   }
   const off_t offset = static_cast<off_t>(format::kFileHeaderSize) +
                        static_cast<off_t>(index) * chunk_size_;
-  if (!finishing() && fallocate(fd_, 0, offset, chunk_size_) != 0 && errno != EOPNOTSUPP) {
+  if (allocate_blocks && !finishing() && fallocate(fd_, 0, offset, chunk_size_) != 0 &&
+      errno != EOPNOTSUPP) {
     backed_[index].store(3, std::memory_order_release);  // 3: unusable (disk full)
     out_of_space_.store(true, std::memory_order_release);  // the drain says so and stops
     return false;
@@ -204,7 +205,10 @@ ChunkHeader* TraceFile::acquire_chunk(uint32_t tid, uint64_t base_time, bool may
         const uint8_t backed = backed_[i].load(std::memory_order_acquire);
         if (pass == 0 ? backed != 1 : backed != 0) continue;
         ChunkHeader* c = chunk_at(i);
-        if (pass == 1 && !back_chunk(i)) return nullptr;  // disk full
+        // A thread that may not wait (the drain thread, whose own chunk fills at a few records
+        // a second, or a signal handler's nested record) gets blocks only for the pages it
+        // touches: an _exit or abort, which skips the exit's drain, then leaves just those.
+        if (pass == 1 && !back_chunk(i, /*allocate_blocks=*/may_wait)) return nullptr;  // disk full
         uint32_t expected = static_cast<uint32_t>(ChunkState::kFree);
         if (!c->state.compare_exchange_strong(expected, static_cast<uint32_t>(ChunkState::kOwned),
                                               std::memory_order_acq_rel))

@@ -90,7 +90,8 @@ class TraceFile {
   }
   // Punches the pages of chunk `index` past its records.
   void release_tail(uint32_t index);
-  bool back_chunk(uint32_t index);
+  // Marks chunk `index` as backed, giving it its disk blocks now (fallocate) if `allocate_blocks`.
+  bool back_chunk(uint32_t index, bool allocate_blocks);
 
   char path_[1100] = {};
   int fd_ = -1;
