@@ -18,9 +18,12 @@ struct QueuedEvent {
   bool is_alloc;
 };
 
-// A handler interrupting one recording rarely makes more than a malloc and a free; nested
-// handlers and a slow first capture (a fresh thread's) leave room for a few more.
-constexpr uint32_t kCapacity = 32;
+// A handler interrupting one recording rarely makes more than a malloc and a free, but one
+// recording can take long: a thread's first captures (cold unwind rules, libunwind), or a wait
+// for a free chunk while the drain is behind. With 32 events, a SIGALRM every 50 us overflowed
+// about one loaded run in five (3 handler runs lost, counted). 256 events (10 KiB of TLS per
+// thread, untouched unless a handler queues) hold 128 handler runs.
+constexpr uint32_t kCapacity = 256;
 
 struct SignalQueue {
   QueuedEvent events[kCapacity];

@@ -508,23 +508,30 @@ TEST_F(TraceReaderTest, DrainedFramesAloneHoldTheWorkersAllocations) {
 // reader keeps one copy by sequence number. (A killed process's trace: at a normal exit the
 // recorder gives the blocks of drained chunks back, and their bytes with them.)
 TEST_F(TraceReaderTest, ChunkBothInAFrameAndInTheRingIsReadOnce) {
-  REQUIRE_TRACE(killed_thread_trace());
-  std::string bytes = killed_thread_trace().trace;
-  const ReadResult full = read_bytes(bytes);
-  ASSERT_TRUE(full.ok) << full.error;
-  const Layout layout = parse_layout(bytes);
-  ASSERT_FALSE(layout.frames.empty());
-  const Layout::Frame& last = layout.frames.back();
-
-  // The chunk of the last frame: drained (free) but its bytes still intact.
+  // The chunk of the last frame: drained (free) but its bytes still intact. Whether a thread
+  // took that chunk again before the kill depends on timing (it did in about one run in ten
+  // on a loaded machine): the fixture is run again, up to three times, until it holds.
+  FixtureRun run = killed_thread_trace();
+  std::string bytes;
+  Layout layout;
   std::optional<uint64_t> twin;
-  for (uint32_t i = 0; i < layout.header.chunk_count; ++i) {
-    const ChunkFields c = chunk_fields(bytes, chunk_offset(layout.header, i));
-    if (c.magic == format::kChunkMagic && c.seq == last.header.seq &&
-        c.state == static_cast<uint32_t>(format::ChunkState::kFree) && c.used > 0)
-      twin = chunk_offset(layout.header, i);
+  for (int attempt = 0; attempt < 3 && !twin; ++attempt) {
+    if (attempt > 0) run = run_fixture(kAllocations, "thread_kill", {});
+    REQUIRE_TRACE(run);
+    bytes = run.trace;
+    layout = parse_layout(bytes);
+    ASSERT_FALSE(layout.frames.empty());
+    for (uint32_t i = 0; i < layout.header.chunk_count; ++i) {
+      const ChunkFields c = chunk_fields(bytes, chunk_offset(layout.header, i));
+      if (c.magic == format::kChunkMagic && c.seq == layout.frames.back().header.seq &&
+          c.state == static_cast<uint32_t>(format::ChunkState::kFree) && c.used > 0)
+        twin = chunk_offset(layout.header, i);
+    }
   }
   ASSERT_TRUE(twin.has_value()) << "no free ring chunk still holds the last frame's records";
+  const ReadResult full = read_bytes(bytes);
+  ASSERT_TRUE(full.ok) << full.error;
+  const Layout::Frame& last = layout.frames.back();
   store<uint32_t>(bytes, *twin + offsetof(ChunkHeader, state),
                   static_cast<uint32_t>(format::ChunkState::kSealed));
   const ReadResult both = read_bytes(bytes);
