@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <string>
+#include <utility>
 
 #include "cli/commands.h"
 #include "model/report_model.h"
@@ -25,18 +26,24 @@ RunResult run_sampled(const TempDir& dir, uint64_t interval, uint64_t seed,
 // 1.2 million 64-byte blocks at a 32-byte interval: 86% are sampled, over a million samples.
 // The set of sampled blocks holds the live ones only (here one at a time), so it never fills
 // up; if it did, frees would be recorded whether sampled or not and show up as unmatched.
+// The recorded blocks of `size`, and how many of them have their free recorded.
+std::pair<size_t, size_t> blocks_of_size(const TraceContents& t, uint64_t size) {
+  size_t blocks = 0, freed = 0;
+  for (const Allocation& a : t.allocations) {
+    if (a.size != size) continue;
+    ++blocks;
+    freed += a.freed_by.has_value();
+  }
+  return {blocks, freed};
+}
+
 TEST(SampledBookkeeping, FreesOfUnsampledBlocksStayUnrecordedPastAMillionSamples) {
   TempDir dir;
   const RunResult r = run_sampled(dir, 32, 3, {"1200000"});
   ASSERT_TRUE(r.exited(0)) << r.describe();
   ASSERT_EQ(r.traces.size(), 1u);
   const TraceContents t = read_trace(r.traces[0]);
-  size_t small = 0, small_freed = 0;
-  for (const Allocation& a : t.allocations) {
-    if (a.size != 64) continue;
-    ++small;
-    small_freed += a.freed_by.has_value();
-  }
+  const auto [small, small_freed] = blocks_of_size(t, 64);
   // p = 1 - exp(-2) = 0.865 per block; 1.2 M blocks: 1.038 M expected, sd ~ 375.
   EXPECT_GT(small, 1030000u);
   EXPECT_LT(small, 1046000u);
@@ -59,12 +66,7 @@ TEST(SampledBookkeeping, AShortSampledRunLeavesEverythingInTheRing) {
   EXPECT_EQ(t.exits[0].status, 0);
   // All 400 large blocks are sampled with p = 0.95 and each is freed at once: the count is
   // near 380, and every one of their frees is in the trace.
-  size_t large = 0, large_freed = 0;
-  for (const Allocation& a : t.allocations) {
-    if (a.size != 50000) continue;
-    ++large;
-    large_freed += a.freed_by.has_value();
-  }
+  const auto [large, large_freed] = blocks_of_size(t, 50000);
   EXPECT_GT(large, 350u);
   EXPECT_EQ(large_freed, large);
   const analysis::Report report = analysis::analyze_trace(r.traces[0], {});
