@@ -9,14 +9,16 @@ Reported are medians over rounds of:
   - added cost per allocation (us): (wall - untraced wall) / allocations
   - profiler memory: peak RSS of the traced tree minus the untraced run's
   - trace bytes per allocation: heapline's trace on disk (st_blocks) vs heaptrack's .zst
-  - analysis: allocations per second of `heapline report --json` vs `heaptrack_print`
+  - analysis: allocations per second of `heapline report --json` vs `heaptrack_print` (medians
+    of --analysis-rounds alternating runs on the last round's traces)
 With --sample-bytes N, also the sampling mode, and whether its heaviest sites come in the full
 trace's order (the last round's sampled trace, plus --seeds more untimed runs with fixed seeds),
 and for each adjacent pair of the full trace's top sites the largest interval at which sampling
 tells them apart at 3 standard deviations (sd <= sqrt(B N) per site of B bytes): a pair closer
-than the interval can resolve swaps by chance, whatever the recorder does.
+than the interval can resolve swaps by chance, whatever the recorder does; the pairs that are
+3 sd apart must come in order, and the script counts the seeds in which they do.
 Usage: bench/run_bench.py [--build build] [--rounds 5] [--only churn1,sqlite3]
-                          [--sample-bytes N [--seeds K]]
+                          [--sample-bytes N [--seeds K]] [--analysis-rounds 3]
 """
 import argparse
 import json
@@ -100,6 +102,7 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--sample-bytes", default="")
     ap.add_argument("--seeds", type=int, default=0)
+    ap.add_argument("--analysis-rounds", type=int, default=3)
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     preload = f"{build}/lib/libheapline_preload.so"
@@ -135,19 +138,24 @@ def main():
                     wall, cpu, rss = float("nan"), float("nan"), 0
                 files = [os.path.join(out, f) for f in os.listdir(out)]
                 rows[mode].append({"wall": wall, "cpu": cpu, "rss": rss, "files": files})
-        # Analysis speed and counts from the last round's traces.
+        # Analysis speed and counts from the last round's traces: the two analyzers alternate,
+        # --analysis-rounds times each, and the medians are compared.
         hl_files = sorted(rows["heapline"][-1]["files"])
         main_trace = hl_files[0]
-        start = time.perf_counter()
-        report = json.loads(subprocess.run([heapline, "report", "--json", main_trace],
-                                           capture_output=True, check=True).stdout)
-        hl_analysis = time.perf_counter() - start
-        allocs = report["summary"]["allocations"]
         ht_zst = [f for f in rows["heaptrack"][-1]["files"] if f.endswith(".zst")]
-        start = time.perf_counter()
-        ht_out = "" if "heaptrack" in failed else subprocess.run(
-            ["heaptrack_print", ht_zst[0]], capture_output=True, text=True).stdout
-        ht_analysis = time.perf_counter() - start
+        hl_times, ht_times = [], []
+        for _ in range(args.analysis_rounds):
+            start = time.perf_counter()
+            report = json.loads(subprocess.run([heapline, "report", "--json", main_trace],
+                                               capture_output=True, check=True).stdout)
+            hl_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            ht_out = "" if "heaptrack" in failed else subprocess.run(
+                ["heaptrack_print", ht_zst[0]], capture_output=True, text=True).stdout
+            ht_times.append(time.perf_counter() - start)
+        hl_analysis = statistics.median(hl_times)
+        ht_analysis = statistics.median(ht_times)
+        allocs = report["summary"]["allocations"]
         ht_allocs = next((int(l.split(":")[1].split()[0]) for l in ht_out.splitlines()
                           if l.startswith("calls to allocation functions:")), 0)
 
@@ -182,16 +190,37 @@ def main():
                 lines = sorted(rep["lines"], key=lambda l: -l["bytes_allocated"])
                 return [l for l in lines if l["bytes_allocated"] >= 0.05 * total][:5]
 
+            def site_of(line):
+                return (line["function"], line["file"], line["line"])
+
             def top_sites(rep):
-                return [(l["function"], l["file"], l["line"]) for l in top_lines(rep)]
+                return [site_of(l) for l in top_lines(rep)]
 
             def report_of(path):
                 return json.loads(subprocess.run([heapline, "report", "--json", path],
                                                  capture_output=True, check=True).stdout)
             full_top = top_sites(report)
+            total = max(report["summary"]["bytes_allocated"], 1)
+            tops = top_lines(report)
+
+            def interval_3sd(a, b):  # N <= D^2 / (9 (B1 + B2)): the pair is 3 sd apart
+                return math.floor((a["bytes_allocated"] - b["bytes_allocated"]) ** 2 /
+                                  (9 * (a["bytes_allocated"] + b["bytes_allocated"])))
+
+            # The adjacent pairs of top sites that sampling at this interval can tell apart: a
+            # sampled report must order these as the full one does (ties may come either way).
+            resolvable = [(site_of(a), site_of(b)) for a, b in zip(tops, tops[1:])
+                          if interval_3sd(a, b) >= int(args.sample_bytes)]
+
+            def resolvable_in_order(rep):
+                sampled_bytes = {site_of(l): l["bytes_allocated"] for l in rep["lines"]}
+                return all(sampled_bytes.get(a, 0) > sampled_bytes.get(b, 0)
+                           for a, b in resolvable)
+
             sampled = report_of(sorted(rows["sampled"][-1]["files"])[0])
             res["sampled_top_sites_match"] = top_sites(sampled)[:len(full_top)] == full_top
-            matches = 0
+            res["resolvable_pairs"] = [len(resolvable), len(tops) - 1]
+            matches = resolvable_matches = 0
             for seed in range(1, args.seeds + 1):
                 out = os.path.join(tmp, f"{name}.seed{seed}")
                 os.makedirs(out)
@@ -201,15 +230,12 @@ def main():
                 run_tree(argv, stdin_path, env)
                 rep = report_of(os.path.join(out, sorted(os.listdir(out))[0]))
                 matches += top_sites(rep)[:len(full_top)] == full_top
+                resolvable_matches += resolvable_in_order(rep)
             res["sampled_top_sites_seeds"] = [matches, args.seeds]
-            # N <= D^2 / (9 (B1 + B2)): the 3-sd interval of each adjacent pair.
-            total = max(report["summary"]["bytes_allocated"], 1)
-            tops = top_lines(report)
+            res["resolvable_pairs_seeds"] = [resolvable_matches, args.seeds]
             res["top_pairs_3sd_interval"] = [
                 (round(100 * a["bytes_allocated"] / total, 2),
-                 round(100 * b["bytes_allocated"] / total, 2),
-                 math.floor((a["bytes_allocated"] - b["bytes_allocated"]) ** 2 /
-                            (9 * (a["bytes_allocated"] + b["bytes_allocated"]))))
+                 round(100 * b["bytes_allocated"] / total, 2), interval_3sd(a, b))
                 for a, b in zip(tops, tops[1:])]
         results[name] = res
         print_row(name, res, modes)
@@ -234,6 +260,8 @@ def print_row(name, r, modes):
             note = " (top sites in order: " + ("yes" if r.get("sampled_top_sites_match") else "NO")
             if r.get("sampled_top_sites_seeds", [0, 0])[1]:
                 note += ", in %d/%d seeds" % tuple(r["sampled_top_sites_seeds"])
+                note += "; the %d of %d adjacent pairs 3 sd apart: in order in %d/%d seeds" % (
+                    *r["resolvable_pairs"], *r["resolvable_pairs_seeds"])
             note += ")"
         print(f"| {name} | {r['allocations']} | {mode}{note} | {m['slowdown']:.2f}x | "
               f"{m['added_us_per_alloc']:.3f} | {m['cpu_s']:.2f} ({r['untraced_cpu_s']:.2f}) | "

@@ -28,6 +28,8 @@ constinit thread_local ThreadState t_state __attribute__((tls_model("initial-exe
 std::atomic<State> g_state{State::kUninitialized};
 uint32_t g_max_depth = 64;
 
+bool is_the_traced_process();
+
 namespace {
 
 Options g_options;
@@ -70,7 +72,37 @@ bool start_trace() {
   return true;
 }
 
-void on_process_exit(int status, void*) { record_process_exit(format::ExitKind::kExit, status); }
+// Drains what was recorded into frames and gives the ring's disk blocks back, so that the trace
+// on disk is its frames and its header's page, not the chunks last in use.
+void finish_trace() {
+  InternalPhase internal;
+  if (g_sample_bytes) {
+    // A run too short for the drain thread to have started still gets its RSS and names.
+    if (drain_thread_deferred()) record_process_samples_now();
+    if (trace_file().undrained_bytes() <= kSampledRawTailBytes) {
+      // Sampling mode leaves a few bytes per sample point in the ring: not worth a drain pass
+      // at exit (setting up the zstd streams alone is milliseconds of CPU, most of what a short
+      // sampled run costs). They stay in the ring, which the reader reads as after a SIGKILL.
+      trace_file().release_drained_chunks();
+      trace_file().release_unused_tails(t_state.chunk);
+      return;
+    }
+    start_drain_thread_if_due(/*now=*/true);
+  }
+  trace_file().set_finishing();
+  release_thread_chunk(t_state);
+  drain_now(200);
+  trace_file().release_drained_chunks();
+}
+
+// exit()'s last handler but one: registered from our constructor, before __libc_start_main
+// registers the loader's, so it runs after the ELF destructors (which free memory too) and
+// before libc's stdio teardown. The exit record and everything before it go into frames here;
+// only a record written later by another thread stays in the ring.
+void on_process_exit(int status, void*) {
+  record_process_exit(format::ExitKind::kExit, status);
+  if (g_state.load() == State::kEnabled && is_the_traced_process()) finish_trace();
+}
 
 // The forking thread's phase before fork: fork may be called from a signal handler that
 // interrupted a hook, whose phase the handlers after fork give back.
@@ -178,8 +210,8 @@ void ensure_initialized() {
 __attribute__((constructor)) void heapline_start() { ensure_initialized(); }
 
 // ELF destructors of preloaded objects run late in exit, after the program's static
-// destructors. Recording goes on after this (libraries finalized after us still free memory);
-// here we only give the drain a moment so that the file on disk is mostly compressed.
+// destructors; recording goes on after this (libraries finalized after us still free memory,
+// and on_process_exit drains the ring after them).
 __attribute__((destructor)) void heapline_finish() {
   if (g_state.load() != State::kEnabled) return;
   // libstdc++ keeps an emergency exception pool for the whole run and frees it only on request;
@@ -188,26 +220,6 @@ __attribute__((destructor)) void heapline_finish() {
   using FreeresFn = void (*)();
   if (auto freeres = reinterpret_cast<FreeresFn>(dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv")))
     freeres();
-  InternalPhase internal;
-  if (g_sample_bytes) {
-    // A run too short for the drain thread to have started still gets its RSS and names.
-    if (drain_thread_deferred()) record_process_samples_now();
-    if (trace_file().undrained_bytes() <= kSampledRawTailBytes) {
-      // Sampling mode leaves a few bytes per sample point in the ring: not worth a drain pass
-      // at exit (setting up the zstd streams alone is milliseconds of CPU, most of what a short
-      // sampled run costs). They stay in the ring, which the reader reads as after a SIGKILL.
-      trace_file().release_drained_chunks();
-      trace_file().release_unused_tails(t_state.chunk);
-      return;
-    }
-    start_drain_thread_if_due(/*now=*/true);
-  }
-  // Everything recorded so far goes into frames, and the ring's disk blocks are given back:
-  // the trace on disk is then its frames and a page or two, not the chunks last in use.
-  trace_file().set_finishing();
-  release_thread_chunk(t_state);
-  drain_now(200);
-  trace_file().release_drained_chunks();
 }
 
 }  // namespace heapline::preload
