@@ -26,6 +26,8 @@ void* allocate(size_t size, size_t alignment) {
   return g_pool + start;  // static storage: already zeroed, as calloc wants
 }
 
+size_t bytes_handed_out() { return g_used.load(std::memory_order_acquire); }
+
 size_t usable_size(const void* p) {
   size_t size;
   std::memcpy(&size, static_cast<const unsigned char*>(p) - sizeof(size_t), sizeof size);

@@ -17,5 +17,7 @@ inline bool owns(const void* p) {
   return c >= g_pool && c < g_pool + kPoolSize;
 }
 size_t usable_size(const void* p);
+// How far into the pool blocks have been handed out (the sampler keeps them off its fast path).
+size_t bytes_handed_out();
 
 }  // namespace heapline::preload::bootstrap_pool

@@ -61,8 +61,8 @@ __attribute__((always_inline)) inline bool sampling_skips_new(size_t size) {
 }
 
 __attribute__((always_inline)) inline bool sampling_skips_delete(void* p) {
-  return p && g_shortcut.load(std::memory_order_relaxed) == Shortcut::kYes &&
-         hp::sampling_skips_free(p) && !heapline::preload::bootstrap_pool::owns(p);
+  return g_shortcut.load(std::memory_order_relaxed) == Shortcut::kYes &&
+         hp::sampling_skips_free(p);
 }
 
 // A fast-path malloc that failed: the runtime's way (new_handler, std::bad_alloc), its bytes

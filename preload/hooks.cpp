@@ -119,7 +119,7 @@ HEAPLINE_FULL_PATH void free_full(void* p) {
 }
 
 HEAPLINE_EXPORT void free(void* p) {
-  if (p && hp::sampling_skips_free(p) && !pool::owns(p)) return hp::real.free(p);
+  if (hp::sampling_skips_free(p)) return hp::real.free(p);
   free_full(p);
 }
 
@@ -153,8 +153,7 @@ HEAPLINE_FULL_PATH void* realloc_full(void* old, size_t size, const void* site) 
 }
 
 HEAPLINE_EXPORT void* realloc(void* old, size_t size) {
-  if ((!old || (hp::sampling_skips_free(old) && !pool::owns(old))) &&
-      hp::sampling_skips_alloc(size))
+  if (hp::sampling_skips_free(old) && hp::sampling_skips_alloc(size))
     return hp::real.realloc(old, size);
   return realloc_full(old, size, __builtin_return_address(0));
 }

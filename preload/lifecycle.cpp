@@ -15,6 +15,7 @@
 #include "options.h"
 #include "real_functions.h"
 #include "recorder.h"
+#include "sampled_drain.h"
 #include "sampler.h"
 #include "signal_queue.h"
 #include "writer/drain_thread.h"
@@ -34,9 +35,6 @@ namespace {
 
 Options g_options;
 constexpr size_t kMaxExecPath = 4096;  // the longest kExec path readers accept (trace-format.md)
-// Up to this much uncompressed in the ring, a sampled run exits without waiting for the drain
-// (the trace on disk is then at most this much bigger than compressed).
-constexpr uint64_t kSampledRawTailBytes = 128 * 1024;
 
 void exe_basename(char* out, size_t size) {
   char path[4096];
@@ -62,9 +60,7 @@ bool start_trace() {
   record_process_info(now);
   record_module_changes(now, /*forget_known=*/true);
   if (g_options.sample_bytes) {
-    // Due with the first RSS sample, which is one interval in.
-    const uint64_t interval_ms = g_options.rss_interval_ms ? g_options.rss_interval_ms : 50;
-    defer_drain_thread(g_options, now + ((interval_ms * 1000000ull) >> format::kTimeShift));
+    defer_drain_for_sampling(g_options, now);
   } else if (!start_drain_thread(g_options)) {
     log_error("cannot start the drain thread; the program runs on without heapline");
     return false;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,8 +13,10 @@
 #include "capture/stack_hash.h"
 #include "clock.h"
 #include "lifecycle.h"
+#include "sampled_drain.h"
 #include "sampler.h"
 #include "thread_state.h"
+#include "writer/drain_thread.h"
 #include "writer/record_writer.h"
 #include "writer/stack_interner.h"
 #include "writer/trace_file.h"
@@ -29,9 +32,24 @@ namespace {
 
 pthread_key_t g_thread_key;
 
+// The exiting thread's name, in the place of the drain thread, which records every thread's
+// name but in sampling mode may not have started yet (sampled_drain.h).
+void record_own_thread_name(ThreadState& t) {
+  char name[17] = {};
+  if (prctl(PR_GET_NAME, name) != 0) return;
+  const size_t n = strnlen(name, 16);
+  const uint64_t now = trace_clock();
+  if (uint8_t* p = begin_record(t, RecordKind::kThreadName, now, 2 * format::kMaxVarintSize + n)) {
+    p = put_varint(p, t.tid);
+    p = put_string(p, name, n);
+    commit_record(t, p, now);
+  }
+}
+
 void on_thread_exit(void*) {
   ThreadState& t = t_state;
   InternalPhase internal;
+  if (g_sample_bytes && drain_thread_deferred()) record_own_thread_name(t);
   record_lost_counts();
   t.exiting = true;
   release_thread_chunk(t);
@@ -114,8 +132,11 @@ void record_alloc(const void* p, size_t size, format::AllocApi api) {
   uint64_t frames[format::kMaxStackDepth];
   uint64_t hash;
   const size_t depth = capture_stack(here(), frames, g_max_depth, &hash);
-  if (write_alloc(t, p, size, api, frames, depth, hash, trace_clock()) && g_sample_bytes)
+  const uint64_t now = trace_clock();
+  if (write_alloc(t, p, size, api, frames, depth, hash, now) && g_sample_bytes) {
     remember_sampled(p);
+    record_rss_if_due(now);
+  }
 }
 
 void record_alloc_with_stack(const void* p, size_t size, format::AllocApi api,

@@ -3,10 +3,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
+#include "bootstrap_pool.h"
 #include "clock.h"
-#include "writer/drain_thread.h"
+#include "sampled_drain.h"
+#include "trace_clock.h"
 
 namespace heapline::preload {
 
@@ -47,6 +51,21 @@ uint64_t mix(uint64_t x) {
   return x;
 }
 
+// Where a block's search starts. Blocks of one 8 KiB region of the heap get the consecutive
+// slots of one run (a 16-byte granule each, so they do not collide), and the regions are spread
+// over the set by a hash. The set is touched page by page as samples come: hashed block by
+// block, ~500 samples in a small heap touched ~430 pages (a page fault each); this way they
+// touch the pages that cover their heap, half its span (~40 pages for churn's few hundred KB).
+// Many live sampled blocks in one region (intervals of a few hundred bytes) fill part of a
+// run, and a region hashed onto it probes past them (within kMaxProbe unless both are dense;
+// past it the set gives up filtering, see set_full).
+constexpr int kRegionShift = 13;
+constexpr int kRunBits = kRegionShift - 4;
+uint64_t home_of(uint64_t key) {
+  const uint64_t run = mix(key >> kRegionShift) << kRunBits;
+  return (run | ((key >> 4) & ((1u << kRunBits) - 1))) & kSetMask;
+}
+
 uint64_t next_random(uint64_t& state) {  // xorshift64*
   state ^= state >> 12;
   state ^= state << 25;
@@ -60,14 +79,39 @@ int64_t draw_gap(ThreadState& t) {
   return static_cast<int64_t>(-std::log(u) * static_cast<double>(g_sample_bytes)) + 1;
 }
 
-void set_filter(uint8_t value) {
-  for (auto& bucket : g_buckets) bucket.store(value, std::memory_order_relaxed);
+// The filter at the start of filtering: no sampled block live, except that the buckets of the
+// bootstrap pool's blocks say "maybe" for good. The free fast path then needs no test of its
+// own for pool blocks (which must never reach the real free): they always take the full path.
+// The pool hands out blocks only until the real functions are known, which is before filtering
+// starts; the margin covers a block another thread's nested call was taking meanwhile.
+// The pool's buckets are "maybe" first (they already are in a new process: zero-initialized),
+// so no free of a pool block ever reads "none live"; the rest is two memsets, not 32 Ki atomic
+// stores (start-up time counts in a short sampled run).
+void start_filter() {
+  constexpr uint64_t kBuckets = 1u << sampler_filter::kBits;
+  static_assert(sizeof(g_buckets) == kBuckets);
+  const uint64_t pool_bytes =
+      std::min<uint64_t>(bootstrap_pool::bytes_handed_out() + 4096, bootstrap_pool::kPoolSize);
+  const uint64_t first = bucket_of(reinterpret_cast<uint64_t>(bootstrap_pool::g_pool));
+  const uint64_t count = std::min(kBuckets, (pool_bytes + 15) / 16);
+  for (uint64_t i = 0; i < count; ++i)
+    g_buckets[(first + i) % kBuckets].store(kMaybe, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  auto* bytes = reinterpret_cast<unsigned char*>(g_buckets);  // atomics of one byte, no padding
+  if (first + count <= kBuckets) {
+    std::memset(bytes, kNoneLive, first);
+    std::memset(bytes + first + count, kNoneLive, kBuckets - first - count);
+  } else {
+    const uint64_t after = first + count - kBuckets;  // the pool's buckets wrap around
+    std::memset(bytes + after, kNoneLive, first - after);
+  }
   std::atomic_thread_fence(std::memory_order_release);
 }
 
 void set_full() {
   g_set_full.store(true, std::memory_order_release);
-  set_filter(kMaybe);
+  for (auto& bucket : g_buckets) bucket.store(kMaybe, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
 }
 
 // One more live sampled block in the bucket (255 - count goes down; at kMaybe it stays).
@@ -97,7 +141,7 @@ void init_sampler(uint64_t sample_bytes, uint64_t seed) {
     return;
   }
   g_slots = static_cast<std::atomic<uint64_t>*>(mem);
-  set_filter(kNoneLive);
+  start_filter();
 }
 
 void reset_sampler_after_fork() {
@@ -106,11 +150,11 @@ void reset_sampler_after_fork() {
   madvise(g_slots, (1ull << kSetBits) * sizeof(uint64_t), MADV_DONTNEED);
   g_live_slots.store(0);
   g_set_full.store(false);
-  set_filter(kNoneLive);
+  start_filter();
 }
 
 bool sample_crossed(ThreadState& t) {
-  start_drain_thread_if_due();
+  start_drain_thread_if_worth_it(trace_clock());
   if (t.sample_rng == 0) {
     // First allocation of this thread: start its own stream, then place the first point. The
     // stream is chosen by the thread's rank in starting to allocate, not by its tid, so a fixed
@@ -132,11 +176,16 @@ void remember_sampled(const void* p) {
   // handed it the block) must not be turned away.
   count_in(g_buckets[bucket_of(key)]);
   if (g_live_slots.fetch_add(1, std::memory_order_relaxed) >= kMaxLive) return set_full();
-  const uint64_t home = mix(key) & kSetMask;
+  const uint64_t home = home_of(key);
   for (uint64_t n = 0; n < kMaxProbe; ++n) {
     const uint64_t i = (home + n) & kSetMask;
-    uint64_t seen = g_slots[i].load(std::memory_order_relaxed);
-    if ((seen == kEmpty || seen == kTombstone) &&
+    // A write first, not a load: the set is touched page by page as samples come, and a load
+    // of a fresh page maps the shared zero page, which the store after it must then replace:
+    // a TLB shootdown, an IPI to every CPU another thread of the program runs on (most of the
+    // added system time of a sampled two-thread churn).
+    uint64_t seen = kEmpty;
+    if (g_slots[i].compare_exchange_strong(seen, key, std::memory_order_acq_rel)) return;
+    if (seen == kTombstone &&
         g_slots[i].compare_exchange_strong(seen, key, std::memory_order_acq_rel))
       return;
   }
@@ -148,7 +197,7 @@ bool forget_sampled(const void* p) {
   if (!g_slots || g_set_full.load(std::memory_order_acquire)) return true;
   std::atomic<uint8_t>& bucket = g_buckets[bucket_of(key)];
   if (bucket.load(std::memory_order_acquire) == kNoneLive) return false;
-  const uint64_t home = mix(key) & kSetMask;
+  const uint64_t home = home_of(key);
   // Slots never go back to empty, so an empty one ends the search: the key was never stored
   // past it (see remember_sampled).
   for (uint64_t n = 0; n < kMaxProbe; ++n) {

@@ -50,7 +50,7 @@ namespace sampler_filter {
 // means none, so the free fast path is one compare; 0 (the zero-initialized state) means "maybe"
 // for good. So the filter says "maybe" everywhere until the sampling mode sets it up, and
 // again once the set of sampled blocks overflows (every free is then recorded), and a bucket
-// stays "maybe" once 255 blocks were live in it. Direct-mapped by the address's 16-byte
+// stays "maybe" once 255 blocks were live in it, or when a bootstrap pool block lies in it. Direct-mapped by the address's 16-byte
 // granule within a 512 KiB window: frees close together in the heap read the same cache lines.
 // (Blocks from mmap all start at a page + 16 and share 1/256 of the buckets; their frees are
 // costly anyway, and small blocks at those offsets are 1 in 256.)
@@ -79,7 +79,10 @@ inline bool sampling_skips_alloc(size_t size) {
 }
 
 // Fast path of a free in sampling mode: true when p is certainly not a sampled block, so the
-// free is not an event and the hook only forwards it.
+// free is not an event and the hook only forwards it. It needs no test of its own for null (the
+// real free ignores it, and before filtering starts every bucket says "maybe") nor for a block of
+// the bootstrap pool (whose buckets say "maybe" for good, see sampler.cpp): it is one load and
+// compare.
 inline bool sampling_skips_free(const void* p) {
   using namespace sampler_filter;
   return g_buckets[bucket_of(reinterpret_cast<uint64_t>(p))].load(std::memory_order_acquire) ==

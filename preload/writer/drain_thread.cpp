@@ -211,6 +211,10 @@ void record_process_samples_now() {
   record_thread_names(now);
 }
 
+void record_rss_now() {
+  if (g_ctx.rss_interval_ms) record_rss(trace_clock());
+}
+
 void drain_now(long timeout_ms) {
   // Change the word the drain sleeps on, not only wake it: a wake that comes just before it
   // goes to sleep would be lost and cost a whole sleep interval.
