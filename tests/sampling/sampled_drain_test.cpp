@@ -1,0 +1,108 @@
+// Sampling mode's drain thread waits until the ring needs it (preload/sampled_drain.h). Until then
+// a run's records stay in the ring, its RSS samples come from its sample points and an exiting
+// thread's name from the thread itself; once chunks fill up, the thread starts and compresses them.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "reader/records.h"
+#include "reader/trace_reader.h"
+#include "trace_contents.h"
+#include "traced_process.h"
+
+namespace heapline::e2e {
+namespace {
+
+// The drain thread starts anyway once a run has lasted this long (kSampledDrainAfterMs).
+constexpr uint64_t kDrainAfterNs = 1000ull * 1000 * 1000;
+
+// What TraceContents leaves out: RSS samples, thread names, when the process ended.
+struct Upkeep final : analysis::RecordVisitor {
+  std::vector<uint64_t> rss_times;
+  std::map<uint32_t, std::string> names;  // tid -> last name
+  uint64_t exit_time = 0;
+  size_t frames = 0;
+  void on_rss(const analysis::RssRecord& r) override { rss_times.push_back(r.time_ns); }
+  void on_thread_name(const analysis::ThreadNameRecord& r) override {
+    names[r.tid] = std::string(r.name);
+  }
+  void on_exit(const analysis::ExitRecord& r) override { exit_time = r.time_ns; }
+};
+
+// The drain thread, once started, names every thread, itself included, at its first pass.
+bool drain_thread_ran(const Upkeep& u) {
+  if (u.frames > 0) return true;
+  for (const auto& [tid, name] : u.names)
+    if (name == "heapline-drain") return true;
+  return false;
+}
+
+Upkeep read_upkeep(const std::string& path) {
+  analysis::TraceReader reader(path);
+  Upkeep u;
+  reader.read(u);
+  u.frames = reader.info().frames;
+  return u;
+}
+
+RunResult run_sampled(const TempDir& dir, const std::vector<std::string>& args,
+                      EnvVars extra = {}) {
+  RunOptions options;
+  options.env = {{"HEAPLINE_SAMPLE_BYTES", "16384"}, {"HEAPLINE_SAMPLE_SEED", "5"}};
+  for (auto& kv : extra) options.env.push_back(kv);
+  return run_traced(dir, SAMPLING_WORKLOAD, args, options);
+}
+
+// A thread that allocates and exits seals its chunk: that alone no longer starts the drain
+// thread (it did, and cost a two-thread run ~4 ms of CPU and a third thread on the CPUs).
+TEST(SampledDrain, AnExitedThreadLeavesItsChunkAndNameWithoutADrainPass) {
+  TempDir dir;
+  const RunResult r = run_sampled(dir, {"200000", "thread"});
+  ASSERT_TRUE(r.exited(0)) << r.describe();
+  ASSERT_EQ(r.traces.size(), 1u);
+  const Upkeep u = read_upkeep(r.traces[0]);
+  if (u.exit_time >= kDrainAfterNs) GTEST_SKIP() << "run too slow (loaded machine) to tell";
+  EXPECT_FALSE(drain_thread_ran(u));
+  // The worker's 64-byte blocks (~780 sampled) are its own; its name came from its exit.
+  const TraceContents t = read_trace(r.traces[0]);
+  uint32_t worker = 0;
+  size_t small = 0;
+  for (const Allocation& a : t.allocations) {
+    if (a.size != 64) continue;
+    ++small;
+    worker = a.tid;
+  }
+  EXPECT_GT(small, 600u);
+  EXPECT_LT(small, 1000u);
+  ASSERT_NE(worker, 0u);
+  EXPECT_NE(worker, t.processes.at(0).pid) << "the small blocks were the main thread's";
+  ASSERT_TRUE(u.names.count(worker)) << "no name for the exited thread";
+  EXPECT_EQ(u.names.at(worker), "sampled-worker");
+  EXPECT_EQ(t.unmatched_frees, 0u);
+  EXPECT_EQ(t.lost_allocations + t.lost_frees, 0u);
+}
+
+// Before the drain thread starts, the sample points take the RSS samples at its interval: one
+// per interval at most (one thread takes each), and about one per interval while samples come
+// every few microseconds.
+TEST(SampledDrain, SamplePointsTakeTheRssSamplesWhileTheThreadWaits) {
+  TempDir dir;
+  const RunResult r = run_sampled(dir, {"3000000"}, {{"HEAPLINE_RSS_MS", "2"}});
+  ASSERT_TRUE(r.exited(0)) << r.describe();
+  ASSERT_EQ(r.traces.size(), 1u);
+  const Upkeep u = read_upkeep(r.traces[0]);
+  if (u.exit_time >= kDrainAfterNs) GTEST_SKIP() << "run too slow (loaded machine) to tell";
+  EXPECT_FALSE(drain_thread_ran(u));
+  const double intervals = static_cast<double>(u.exit_time) / 2e6;
+  ASSERT_GT(intervals, 5) << "the run is too short for the test to mean anything";
+  // +2: the exit's own sample, and the last interval's.
+  EXPECT_LE(static_cast<double>(u.rss_times.size()), intervals + 2);
+  EXPECT_GE(static_cast<double>(u.rss_times.size()), intervals / 2);
+  for (size_t i = 1; i + 1 < u.rss_times.size(); ++i)
+    EXPECT_GE(u.rss_times[i] - u.rss_times[i - 1], 1900000u) << "two samples in one interval";
+}
+
+}  // namespace
+}  // namespace heapline::e2e
