@@ -4,6 +4,7 @@
 // not recorded, so one `new` is one event, recorded as the outer call. Exceptions (std::bad_alloc)
 // come from the real operator and propagate exactly as they would without heapline.
 #include <dlfcn.h>
+#include <link.h>
 
 #include <atomic>
 #include <cstring>
@@ -37,17 +38,22 @@ void ensure_real() {
 enum class Shortcut { kUnknown, kYes, kNo };
 std::atomic<Shortcut> g_shortcut{Shortcut::kUnknown};
 
+// Whether `function` is in libstdc++. _dl_find_object, not dladdr: dladdr also looks for the
+// nearest symbol, a scan of the object's whole symbol table (~320 k instructions for
+// libstdc++'s, a third of what the recorder's start-up costs a short run).
+bool in_libstdcxx(void* function) {
+  dl_find_object found{};
+  return function && _dl_find_object(function, &found) == 0 && found.dlfo_link_map &&
+         found.dlfo_link_map->l_name && strstr(found.dlfo_link_map->l_name, "libstdc++");
+}
+
 bool runtime_is_libstdcxx() {
   Shortcut s = g_shortcut.load(std::memory_order_relaxed);
   if (__builtin_expect(s != Shortcut::kUnknown, 1)) return s == Shortcut::kYes;
   hp::InternalPhase internal;
-  Dl_info new_info{}, delete_info{};
-  const bool yes = hp::real.op_new && hp::real.op_delete && hp::real.op_new_array &&
-                   hp::real.op_delete_array &&
-                   dladdr(reinterpret_cast<void*>(hp::real.op_new), &new_info) &&
-                   dladdr(reinterpret_cast<void*>(hp::real.op_delete), &delete_info) &&
-                   new_info.dli_fname && strstr(new_info.dli_fname, "libstdc++") &&
-                   delete_info.dli_fname && strstr(delete_info.dli_fname, "libstdc++");
+  const bool yes = hp::real.op_new_array && hp::real.op_delete_array &&
+                   in_libstdcxx(reinterpret_cast<void*>(hp::real.op_new)) &&
+                   in_libstdcxx(reinterpret_cast<void*>(hp::real.op_delete));
   g_shortcut.store(yes ? Shortcut::kYes : Shortcut::kNo, std::memory_order_relaxed);
   return yes;
 }

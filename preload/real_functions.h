@@ -43,8 +43,10 @@ struct RealFunctions {
   void (*op_delete_array_aligned)(void*, size_t);
 };
 
-// Filled by resolve_real_functions(); all-null before.
-extern RealFunctions real;
+// Filled by resolve_real_functions(); all-null before. Hidden (as every definition of the
+// recorder is, by -fvisibility=hidden, which declarations do not get): the hooks' tail calls
+// then jump through it directly, not after loading its address.
+extern RealFunctions real __attribute__((visibility("hidden")));
 
 // Resolves every slot with dlsym(RTLD_NEXT). dlsym itself may allocate: those calls are served
 // by the bootstrap pool (see bootstrap_pool.h). Idempotent and thread-safe.

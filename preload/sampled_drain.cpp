@@ -57,7 +57,8 @@ void record_rss_if_due(uint64_t now) {
   if (!g_next_rss.compare_exchange_strong(due, now + g_rss_interval, std::memory_order_relaxed))
     return;
   InternalPhase internal;  // sscanf of /proc/self/statm
-  record_rss_now();
+  // Dated when it was due, not when read: the next is due an interval after this date.
+  record_rss_at(now);
 }
 
 }  // namespace heapline::preload

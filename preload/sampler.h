@@ -57,7 +57,7 @@ namespace sampler_filter {
 constexpr int kBits = 15;
 constexpr uint8_t kNoneLive = 255;
 constexpr uint8_t kMaybe = 0;
-extern std::atomic<uint8_t> g_buckets[1u << kBits];
+extern std::atomic<uint8_t> g_buckets[1u << kBits] __attribute__((visibility("hidden")));
 
 inline size_t bucket_of(uint64_t address) { return (address >> 4) & ((1u << kBits) - 1); }
 }  // namespace sampler_filter
@@ -70,9 +70,11 @@ inline size_t bucket_of(uint64_t address) { return (address >> 4) & ((1u << kBit
 // update of the count lost: a slightly shifted sample point, nothing else.)
 inline bool sampling_skips_alloc(size_t size) {
   ThreadState& t = t_state;
-  // Unsigned: a size beyond INT64_MAX (a failing malloc) never takes this path.
-  if (t.phase != Phase::kOutside || t.bytes_until_sample <= 0 ||
-      static_cast<uint64_t>(t.bytes_until_sample) <= size)
+  // One unsigned compare: outside heapline the count is never negative (only the full path,
+  // in kHook or kRecorder, takes it to 0 or below, and sample_crossed gives it a positive value
+  // again before the phase goes back), so it also sends a count of 0 the full way, and a size
+  // beyond INT64_MAX (a failing malloc) never takes this path.
+  if (t.phase != Phase::kOutside || static_cast<uint64_t>(t.bytes_until_sample) <= size)
     return false;
   t.bytes_until_sample -= static_cast<int64_t>(size);
   return true;

@@ -29,7 +29,8 @@ enum class Phase : uint8_t {
   kInternal,
 };
 
-struct ThreadState {
+// 16-aligned: the first 16 bytes (phase, countdown) share a cache line.
+struct alignas(16) ThreadState {
   Phase phase;         // see Phase; kOutside (0) in a new thread
   bool exiting;        // the thread's TLS destructor has run: seal after every record
   bool key_set;        // pthread_setspecific done, so we learn when the thread exits
@@ -37,6 +38,9 @@ struct ThreadState {
                        // and a signal handler's records (the interrupted code may hold a lock
                        // the drain needs)
   uint32_t tid;        // gettid(), cached
+  // Sampling mode: bytes to allocate before the next sample point. Next to the phase: the
+  // allocation fast path reads both (sampler.h), from one cache line.
+  int64_t bytes_until_sample;
   format::ChunkHeader* chunk;  // the ring chunk this thread appends to, or null
   uint8_t* write_ptr;  // next free byte in chunk
   uint8_t* limit;      // end of chunk
@@ -44,7 +48,6 @@ struct ThreadState {
   uint64_t last_address;   // of the last alloc/free in chunk (delta base)
   uint64_t lost_allocs;    // allocations seen but not recorded (e.g. ring starved)
   uint64_t lost_frees;
-  int64_t bytes_until_sample;  // sampling mode: bytes to allocate before the next sample point
   uint64_t sample_rng;         // sampling mode: this thread's random state (0 = not started)
 };
 

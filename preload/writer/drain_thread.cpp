@@ -211,8 +211,8 @@ void record_process_samples_now() {
   record_thread_names(now);
 }
 
-void record_rss_now() {
-  if (g_ctx.rss_interval_ms) record_rss(trace_clock());
+void record_rss_at(uint64_t time_ns) {
+  if (g_ctx.rss_interval_ms) record_rss(time_ns);
 }
 
 void drain_now(long timeout_ms) {

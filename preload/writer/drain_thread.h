@@ -27,9 +27,9 @@ bool drain_thread_deferred();
 // What the drain thread records periodically, for an exit that comes before it started: one RSS
 // sample and the threads' names, into the calling thread's chunk.
 void record_process_samples_now();
-// One RSS sample into the calling thread's chunk (if RSS samples are on): sampling mode's sample
-// points take them in the deferred thread's place.
-void record_rss_now();
+// One RSS sample into the calling thread's chunk (if RSS samples are on), dated `time_ns` (trace
+// ticks): sampling mode's sample points take them in the deferred thread's place.
+void record_rss_at(uint64_t time_ns);
 // Asks for one more pass now and waits for it up to `timeout_ms` (used at exit so that the
 // trace on disk is compact; correctness never depends on it).
 void drain_now(long timeout_ms);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "heapline/trace_format.h"
 #include "reader/records.h"
 #include "reader/trace_reader.h"
 #include "trace_contents.h"
@@ -84,9 +85,11 @@ TEST(SampledDrain, AnExitedThreadLeavesItsChunkAndNameWithoutADrainPass) {
   EXPECT_EQ(t.lost_allocations + t.lost_frees, 0u);
 }
 
-// Before the drain thread starts, the sample points take the RSS samples at its interval: one
-// per interval at most (one thread takes each), and about one per interval while samples come
-// every few microseconds.
+// Before the drain thread starts, the sample points take the RSS samples at its interval: the
+// first sample point at least an interval after the last RSS sample takes the next one, so no
+// allocation is recorded between an interval past one RSS sample and the next RSS sample, and no
+// two come within an interval. (Counted against the samples, not the clock: on a loaded machine
+// the program may not run, or allocate, for many intervals.)
 TEST(SampledDrain, SamplePointsTakeTheRssSamplesWhileTheThreadWaits) {
   TempDir dir;
   const RunResult r = run_sampled(dir, {"3000000"}, {{"HEAPLINE_RSS_MS", "2"}});
@@ -95,13 +98,23 @@ TEST(SampledDrain, SamplePointsTakeTheRssSamplesWhileTheThreadWaits) {
   const Upkeep u = read_upkeep(r.traces[0]);
   if (u.exit_time >= kDrainAfterNs) GTEST_SKIP() << "run too slow (loaded machine) to tell";
   EXPECT_FALSE(drain_thread_ran(u));
-  const double intervals = static_cast<double>(u.exit_time) / 2e6;
-  ASSERT_GT(intervals, 5) << "the run is too short for the test to mean anything";
-  // +2: the exit's own sample, and the last interval's.
-  EXPECT_LE(static_cast<double>(u.rss_times.size()), intervals + 2);
-  EXPECT_GE(static_cast<double>(u.rss_times.size()), intervals / 2);
+  const TraceContents t = read_trace(r.traces[0]);
+  // 3 M blocks of 64 bytes at 16 KiB: a sample point every ~256 allocations, ~12000 in all,
+  // over at least ~30 ms of CPU time, so over 15 intervals.
+  ASSERT_GT(t.allocations.size(), 10000u);
+  ASSERT_GE(u.rss_times.size(), 5u);
+  const uint64_t tick = 1ull << format::kTimeShift;
+  const uint64_t interval = (2000000ull >> format::kTimeShift) << format::kTimeShift;
+  // The last one is the exit's own, which comes when the exit does.
   for (size_t i = 1; i + 1 < u.rss_times.size(); ++i)
-    EXPECT_GE(u.rss_times[i] - u.rss_times[i - 1], 1900000u) << "two samples in one interval";
+    EXPECT_GE(u.rss_times[i] - u.rss_times[i - 1], interval) << "two RSS samples in one interval";
+  size_t missed = 0, next = 0;
+  for (const Allocation& a : t.allocations) {
+    while (next < u.rss_times.size() && u.rss_times[next] <= a.time_ns) ++next;
+    if (next == 0 || next == u.rss_times.size()) continue;  // before the first, after the last
+    missed += a.time_ns >= u.rss_times[next - 1] + interval + tick;
+  }
+  EXPECT_EQ(missed, 0u) << "sample points went by an RSS sample that was due";
 }
 
 }  // namespace
