@@ -7,6 +7,7 @@
 #include <link.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -71,8 +72,18 @@ __attribute__((always_inline)) inline bool sampling_skips_delete(void* p) {
          hp::sampling_skips_free(p);
 }
 
+// The real free, called as what it is, noexcept (glibc declares it so; so does our hook): the
+// delete operators are noexcept, and their call of a function that might throw would need a
+// landing pad (std::terminate), which keeps it from being a tail call.
+__attribute__((always_inline)) inline void real_free(void* p) noexcept {
+  reinterpret_cast<decltype(&::free)>(hp::real.free)(p);
+}
+
 // A fast-path malloc that failed: the runtime's way (new_handler, std::bad_alloc), its bytes
 // already counted, and not recorded (a retry that succeeds is short of a sample point too).
+// The fast path calls malloc(0) for new(0), not malloc(1) as libstdc++ does: glibc's (like
+// jemalloc's and tcmalloc's) returns a unique block for it, and one that returned null would
+// send new(0) here, to libstdc++'s own operator, which asks for 1 byte.
 __attribute__((noinline)) void* new_after_failed_malloc(size_t size, void* (*real_new)(size_t)) {
   hp::InternalPhase internal;
   return real_new(size);
@@ -136,7 +147,7 @@ __attribute__((noinline)) void* new_full(size_t size, AllocApi api, const void* 
   return new_impl(size, api, hp::real.*kRealNew, site);
 }
 template <auto kRealDelete>
-__attribute__((noinline)) void delete_full(void* p, AllocApi api) {
+__attribute__((noinline)) void delete_full(void* p, AllocApi api) noexcept {
   ensure_real();
   delete_impl(p, api, hp::real.*kRealDelete);
 }
@@ -145,14 +156,14 @@ __attribute__((noinline)) void delete_full(void* p, AllocApi api) {
 
 HEAPLINE_EXPORT void* operator new(size_t size) {
   if (sampling_skips_new(size)) {
-    if (void* p = hp::real.malloc(size ? size : 1)) return p;
+    if (void* p = hp::real.malloc(size)) return p;
     return new_after_failed_malloc(size, hp::real.op_new);
   }
   return new_full<&hp::RealFunctions::op_new>(size, AllocApi::kNew, __builtin_return_address(0));
 }
 HEAPLINE_EXPORT void* operator new[](size_t size) {
   if (sampling_skips_new(size)) {
-    if (void* p = hp::real.malloc(size ? size : 1)) return p;
+    if (void* p = hp::real.malloc(size)) return p;
     return new_after_failed_malloc(size, hp::real.op_new_array);
   }
   return new_full<&hp::RealFunctions::op_new_array>(size, AllocApi::kNewArray,
@@ -203,19 +214,26 @@ HEAPLINE_EXPORT void* operator new[](size_t size, std::align_val_t al, const std
   }
 }
 
-// Sized deletes forward to the unsized ones: libstdc++'s sized forms do exactly that.
-HEAPLINE_EXPORT void operator delete(void* p) noexcept {
-  if (sampling_skips_delete(p)) return hp::real.free(p);
+// The sized and nothrow deletes do what the plain ones do (libstdc++'s sized forms call the
+// unsized ones), inlined: a call of the exported operator would go through the PLT, and the
+// sized form is what the standard containers call.
+namespace {
+__attribute__((always_inline)) inline void delete_plain(void* p) noexcept {
+  if (sampling_skips_delete(p)) return real_free(p);
   delete_full<&hp::RealFunctions::op_delete>(p, AllocApi::kDelete);
 }
-HEAPLINE_EXPORT void operator delete[](void* p) noexcept {
-  if (sampling_skips_delete(p)) return hp::real.free(p);
+__attribute__((always_inline)) inline void delete_array(void* p) noexcept {
+  if (sampling_skips_delete(p)) return real_free(p);
   delete_full<&hp::RealFunctions::op_delete_array>(p, AllocApi::kDeleteArray);
 }
-HEAPLINE_EXPORT void operator delete(void* p, size_t) noexcept { operator delete(p); }
-HEAPLINE_EXPORT void operator delete[](void* p, size_t) noexcept { operator delete[](p); }
-HEAPLINE_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept { operator delete(p); }
-HEAPLINE_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept { operator delete[](p); }
+}  // namespace
+
+HEAPLINE_EXPORT void operator delete(void* p) noexcept { delete_plain(p); }
+HEAPLINE_EXPORT void operator delete[](void* p) noexcept { delete_array(p); }
+HEAPLINE_EXPORT void operator delete(void* p, size_t) noexcept { delete_plain(p); }
+HEAPLINE_EXPORT void operator delete[](void* p, size_t) noexcept { delete_array(p); }
+HEAPLINE_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept { delete_plain(p); }
+HEAPLINE_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept { delete_array(p); }
 HEAPLINE_EXPORT void operator delete(void* p, std::align_val_t al) noexcept {
   ensure_real();
   delete_aligned_impl(p, static_cast<size_t>(al), AllocApi::kDelete, hp::real.op_delete_aligned);
