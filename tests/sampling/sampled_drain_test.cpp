@@ -1,7 +1,9 @@
 // Sampling mode's drain thread waits until the ring needs it (preload/sampled_drain.h). Until then
 // a run's records stay in the ring, its RSS samples come from its sample points and an exiting
-// thread's name from the thread itself; once chunks fill up, the thread starts and compresses them.
+// thread's name from the thread itself, and a SIGKILL leaves every sample readable; once chunks
+// fill up, the thread starts and compresses them (sampled_bookkeeping_test).
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <map>
 #include <string>
@@ -115,6 +117,38 @@ TEST(SampledDrain, SamplePointsTakeTheRssSamplesWhileTheThreadWaits) {
     missed += a.time_ns >= u.rss_times[next - 1] + interval + tick;
   }
   EXPECT_EQ(missed, 0u) << "sample points went by an RSS sample that was due";
+}
+
+// SIGKILL with the drain thread never started: the samples are all in the ring, which the reader
+// reads as such. 20000 live blocks of 777 bytes at a 4 KiB interval: p = 1 - exp(-777/4096)
+// = 0.173, so 3455 sampled, sd 53.
+TEST(SampledDrain, ASigkilledSampledRunLeavesItsSamplesInTheRing) {
+  TempDir dir;
+  RunOptions options;
+  options.env = {{"HEAPLINE_SAMPLE_BYTES", "4096"}, {"HEAPLINE_SAMPLE_SEED", "11"}};
+  RunningProgram program(EXIT_PATHS_PROGRAM, {"wait", "20000"}, preload_library(),
+                         dir.file("t.%p.trace"), options);
+  ASSERT_TRUE(program.wait_for_stdout("ready 20000\n", 30000));
+  ASSERT_EQ(kill(program.pid(), SIGKILL), 0);
+  const RunResult r = program.wait(10000);
+  EXPECT_TRUE(r.killed_by(SIGKILL)) << r.describe();
+  const auto traces = dir.traces();
+  ASSERT_EQ(traces.size(), 1u);
+  const TraceContents t = read_trace(traces[0]);
+  EXPECT_FALSE(t.truncated);
+  EXPECT_TRUE(t.exits.empty());
+  EXPECT_EQ(t.frames, 0u) << "the drain thread ran";
+  EXPECT_GE(t.ring_chunks, 1u);
+  size_t sampled = 0, freed = 0;
+  for (const Allocation& a : t.allocations) {
+    if (a.size != 777) continue;
+    ++sampled;
+    freed += a.freed_by.has_value();
+  }
+  EXPECT_GT(sampled, 3455u - 4 * 53);
+  EXPECT_LT(sampled, 3455u + 4 * 53);
+  EXPECT_EQ(freed, 0u);
+  EXPECT_EQ(t.lost_allocations + t.lost_frees, 0u);
 }
 
 }  // namespace
