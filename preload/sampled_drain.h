@@ -3,7 +3,7 @@
 // the threads' names (lifecycle.cpp, recorder.cpp), and the records stay in the ring, which a
 // reader reads as after a SIGKILL.
 //
-// Why: a sampled run writes a few bytes per sample point (~30 KB in a second of 6.8 GB/s churn
+// Why: a sampled run writes ~15 bytes per sample point (~200 KB in a second of 6.8 GB/s churn
 // at 512 KiB), while starting the thread costs ~4 ms of CPU (its zstd streams' set-up clears
 // ~5 MB of fresh pages) and, on a busy machine, the wall time of scheduling one more thread: 10%
 // of a 40 ms run. So it starts at the first sample point at which
