@@ -1,5 +1,7 @@
 #include "record_pipeline.h"
 
+#include "trace_reader_records.h"
+
 #include <sched.h>
 #include <spdlog/spdlog.h>
 #include <time.h>
@@ -108,7 +110,7 @@ class Channel {
 };
 
 // The reader thread's visitor: copies each record into the current batch.
-class BatchWriter : public RecordVisitor {
+class BatchWriter final : public RecordVisitor {
  public:
   explicit BatchWriter(Channel& channel) : channel_(channel), batch_(channel.take_empty()) {}
 
@@ -201,7 +203,7 @@ bool read_batches(TraceReader& reader, BatchConsumer& consumer) {
     try {
       BatchWriter writer(channel);
       try {
-        reader.read(writer);
+        reader.read_records(writer);
       } catch (const Cancelled&) {
         throw;
       } catch (...) {
