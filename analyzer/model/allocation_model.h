@@ -79,7 +79,7 @@ struct StackTrace {
 
 class TraceReader;
 
-class AllocationModel : public RecordVisitor, public AddressLookahead {
+class AllocationModel final : public RecordVisitor, public AddressLookahead {
  public:
   // The whole first pass: weights from the trace's header (sampling), every record, finish().
   void read_all(TraceReader& reader);

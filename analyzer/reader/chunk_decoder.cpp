@@ -167,46 +167,4 @@ bool ChunkDecoder::advance() {
   return true;
 }
 
-void ChunkDecoder::deliver(RecordVisitor& v) const {
-  const uint64_t time_ns_ = time_ns();
-  const auto api = static_cast<format::AllocApi>(u_[0]);
-  switch (kind_) {
-    case RecordKind::kAlloc:
-      v.on_alloc({time_ns_, tid_, api, u_[1], u_[2], static_cast<uint32_t>(u_[3])});
-      break;
-    case RecordKind::kFree:
-      v.on_free({time_ns_, tid_, api, u_[2]});
-      break;
-    case RecordKind::kStack:
-      v.on_stack({time_ns_, tid_, static_cast<uint32_t>(u_[0]), frames_});
-      break;
-    case RecordKind::kModuleLoad:
-      v.on_module_load({time_ns_, static_cast<uint32_t>(u_[0]), u_[1], s1_, s2_, segments_});
-      break;
-    case RecordKind::kModuleUnload:
-      v.on_module_unload({time_ns_, static_cast<uint32_t>(u_[0])});
-      break;
-    case RecordKind::kProcess:
-      v.on_process({time_ns_, static_cast<uint32_t>(u_[0]), static_cast<uint32_t>(u_[1]), s1_, argv_});
-      break;
-    case RecordKind::kThreadName:
-      v.on_thread_name({time_ns_, static_cast<uint32_t>(u_[0]), s1_});
-      break;
-    case RecordKind::kRss:
-      v.on_rss({time_ns_, u_[0]});
-      break;
-    case RecordKind::kExit:
-      v.on_exit({time_ns_, tid_, static_cast<format::ExitKind>(u_[0]), status_});
-      break;
-    case RecordKind::kLost:
-      v.on_lost({time_ns_, u_[0], u_[1]});
-      break;
-    case RecordKind::kExec:
-      v.on_exec({time_ns_, tid_, s1_});
-      break;
-    case RecordKind::kFork:
-      break;
-  }
-}
-
 }  // namespace heapline::analysis

@@ -42,8 +42,9 @@ class ChunkDecoder {
   bool advance();
   uint64_t time_ns() const { return ticks_ << time_shift_; }
   format::RecordKind kind() const { return kind_; }
-  // Hands the current record to the visitor.
-  void deliver(RecordVisitor& visitor) const;
+  // Hands the current record to the visitor (any visitor type: direct calls for a final one).
+  template <typename Visitor>
+  void deliver(Visitor& visitor) const;
 
  private:
   [[noreturn]] void corrupt(const char* what) const;
@@ -72,5 +73,48 @@ class ChunkDecoder {
   std::vector<Segment> segments_;
   std::vector<std::string_view> argv_;
 };
+
+template <typename Visitor>
+inline void ChunkDecoder::deliver(Visitor& v) const {
+  const uint64_t time_ns_ = time_ns();
+  const auto api = static_cast<format::AllocApi>(u_[0]);
+  switch (kind_) {
+    case format::RecordKind::kAlloc:
+      v.on_alloc({time_ns_, tid_, api, u_[1], u_[2], static_cast<uint32_t>(u_[3])});
+      break;
+    case format::RecordKind::kFree:
+      v.on_free({time_ns_, tid_, api, u_[2]});
+      break;
+    case format::RecordKind::kStack:
+      v.on_stack({time_ns_, tid_, static_cast<uint32_t>(u_[0]), frames_});
+      break;
+    case format::RecordKind::kModuleLoad:
+      v.on_module_load({time_ns_, static_cast<uint32_t>(u_[0]), u_[1], s1_, s2_, segments_});
+      break;
+    case format::RecordKind::kModuleUnload:
+      v.on_module_unload({time_ns_, static_cast<uint32_t>(u_[0])});
+      break;
+    case format::RecordKind::kProcess:
+      v.on_process({time_ns_, static_cast<uint32_t>(u_[0]), static_cast<uint32_t>(u_[1]), s1_, argv_});
+      break;
+    case format::RecordKind::kThreadName:
+      v.on_thread_name({time_ns_, static_cast<uint32_t>(u_[0]), s1_});
+      break;
+    case format::RecordKind::kRss:
+      v.on_rss({time_ns_, u_[0]});
+      break;
+    case format::RecordKind::kExit:
+      v.on_exit({time_ns_, tid_, static_cast<format::ExitKind>(u_[0]), status_});
+      break;
+    case format::RecordKind::kLost:
+      v.on_lost({time_ns_, u_[0], u_[1]});
+      break;
+    case format::RecordKind::kExec:
+      v.on_exec({time_ns_, tid_, s1_});
+      break;
+    case format::RecordKind::kFork:
+      break;
+  }
+}
 
 }  // namespace heapline::analysis

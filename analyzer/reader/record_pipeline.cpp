@@ -1,5 +1,7 @@
 #include "record_pipeline.h"
 
+#include "trace_reader_records.h"
+
 #include <sched.h>
 #include <spdlog/spdlog.h>
 #include <time.h>
@@ -13,58 +15,8 @@
 #include <thread>
 #include <vector>
 
-namespace heapline::analysis {
+namespace heapline::analysis::pipeline {
 namespace {
-
-enum class Kind : uint8_t {
-  kAlloc, kFree, kStack, kModuleLoad, kModuleUnload, kProcess, kThreadName, kRss, kExit, kExec,
-  kLost
-};
-
-// One record, copied out of the reader's buffers. Allocations and frees (nearly all records)
-// fit in the fixed fields; the rest keep their variable parts in the batch's side stores.
-struct Event {
-  uint64_t time_ns;
-  uint64_t a;    // alloc: size; stack: first frame in `frames`; module load: load bias;
-                 // rss: bytes; exit: status; lost: allocations; with text: index in `texts`
-  uint64_t b;    // alloc, free: address; stack: frame count; lost: frees
-  uint32_t tid;  // process: pid; module load/unload: module id
-  uint32_t c;    // alloc, stack: stack id; process: ppid
-  Kind kind;
-  uint8_t api;   // alloc, free: AllocApi; exit: ExitKind
-};
-
-// The variable parts of a rare record (modules, process, names, exec).
-struct Text {
-  std::string s1, s2;
-  std::vector<Segment> segments;
-  std::vector<std::string> argv;
-};
-
-struct Batch {
-  // A fixed array, not a vector: appending is one store and one compare per record.
-  std::unique_ptr<Event[]> events;
-  size_t count = 0;
-  std::vector<uint64_t> frames;
-  std::vector<Text> texts;
-  size_t texts_used = 0;  // texts are reused, not freed, between batches
-
-  void clear() {
-    count = 0;
-    frames.clear();
-    texts_used = 0;
-  }
-  Text& new_text(uint64_t* index) {
-    *index = texts_used;
-    if (texts_used == texts.size()) texts.emplace_back();
-    Text& t = texts[texts_used++];
-    t.s1.clear();
-    t.s2.clear();
-    t.segments.clear();
-    t.argv.clear();
-    return t;
-  }
-};
 
 // About 160 KiB of events per batch: handing one over costs a lock and a wake-up, noise next to
 // the microseconds its records take; three batches in flight let either side run ahead a little.
@@ -158,7 +110,7 @@ class Channel {
 };
 
 // The reader thread's visitor: copies each record into the current batch.
-class BatchWriter : public RecordVisitor {
+class BatchWriter final : public RecordVisitor {
  public:
   explicit BatchWriter(Channel& channel) : channel_(channel), batch_(channel.take_empty()) {}
 
@@ -236,82 +188,13 @@ class BatchWriter : public RecordVisitor {
   Batch* batch_;
 };
 
-// How many records ahead the lookahead names an address: enough for a miss to memory to finish
-// (a few hundred ns) before its record's turn.
-constexpr size_t kLookahead = 16;
-
-// Hands a batch's records to the visitor, as the reader would have; with kAhead, names each
-// allocation's and free's address to the visitor's lookahead kLookahead records early.
-template <bool kAhead>
-void replay(const Batch& batch, RecordVisitor& v, AddressLookahead* ahead,
-            std::vector<std::string_view>& argv) {
-  const Event* events = batch.events.get();
-  const size_t n = batch.count;
-  auto announce = [&](size_t i) {
-    const Event& f = events[i];
-    if (f.kind == Kind::kAlloc || f.kind == Kind::kFree) ahead->will_see(f.b);
-  };
-  if constexpr (kAhead)
-    for (size_t i = 0; i < kLookahead && i < n; ++i) announce(i);
-  for (size_t i = 0; i < n; ++i) {
-    const Event& e = events[i];
-    if constexpr (kAhead)
-      if (i + kLookahead < n) announce(i + kLookahead);
-    switch (e.kind) {
-      case Kind::kAlloc:
-        v.on_alloc({e.time_ns, e.tid, static_cast<format::AllocApi>(e.api), e.a, e.b, e.c});
-        break;
-      case Kind::kFree:
-        v.on_free({e.time_ns, e.tid, static_cast<format::AllocApi>(e.api), e.b});
-        break;
-      case Kind::kStack:
-        v.on_stack({e.time_ns, e.tid, e.c,
-                    std::span<const uint64_t>(batch.frames.data() + e.a, e.b)});
-        break;
-      case Kind::kModuleLoad: {
-        const Text& t = batch.texts[e.a];
-        v.on_module_load({e.time_ns, e.tid, e.b, t.s1, t.s2, t.segments});
-        break;
-      }
-      case Kind::kModuleUnload:
-        v.on_module_unload({e.time_ns, e.tid});
-        break;
-      case Kind::kProcess: {
-        const Text& t = batch.texts[e.a];
-        argv.assign(t.argv.begin(), t.argv.end());
-        v.on_process({e.time_ns, e.tid, e.c, t.s1, argv});
-        break;
-      }
-      case Kind::kThreadName:
-        v.on_thread_name({e.time_ns, e.tid, batch.texts[e.a].s1});
-        break;
-      case Kind::kRss:
-        v.on_rss({e.time_ns, e.a});
-        break;
-      case Kind::kExit:
-        v.on_exit({e.time_ns, e.tid, static_cast<format::ExitKind>(e.api),
-                   static_cast<int64_t>(e.a)});
-        break;
-      case Kind::kExec:
-        v.on_exec({e.time_ns, e.tid, batch.texts[e.a].s1});
-        break;
-      case Kind::kLost:
-        v.on_lost({e.time_ns, e.a, e.b});
-        break;
-    }
-  }
-}
-
 }  // namespace
 
-void read_pipelined(TraceReader& reader, RecordVisitor& visitor) {
+bool read_batches(TraceReader& reader, BatchConsumer& consumer) {
   // Confined to one CPU (taskset), the two threads would only take turns: the copying into and
   // out of batches (~80 instructions a record) would be all the pipeline adds.
   cpu_set_t cpus;
-  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) < 2) {
-    reader.read(visitor);
-    return;
-  }
+  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) < 2) return false;
   Channel channel;
   double reader_ms = 0;
   const double start_ms = thread_cpu_ms();
@@ -320,7 +203,7 @@ void read_pipelined(TraceReader& reader, RecordVisitor& visitor) {
     try {
       BatchWriter writer(channel);
       try {
-        reader.read(writer);
+        reader.read_records(writer);
       } catch (const Cancelled&) {
         throw;
       } catch (...) {
@@ -334,14 +217,9 @@ void read_pipelined(TraceReader& reader, RecordVisitor& visitor) {
     reader_ms = thread_cpu_ms();
     channel.finish(error);
   });
-  std::vector<std::string_view> argv;
-  AddressLookahead* ahead = dynamic_cast<AddressLookahead*>(&visitor);
   try {
     while (Batch* batch = channel.take_full()) {
-      if (ahead)
-        replay<true>(*batch, visitor, ahead, argv);
-      else
-        replay<false>(*batch, visitor, nullptr, argv);
+      consumer.consume(*batch);
       channel.recycle(batch);
     }
   } catch (...) {
@@ -355,6 +233,7 @@ void read_pipelined(TraceReader& reader, RecordVisitor& visitor) {
   spdlog::info("read {}: reader thread {:.1f} ms CPU, visitor thread {:.1f} ms CPU",
                reader.info().path, reader_ms, thread_cpu_ms() - start_ms);
   if (std::exception_ptr error = channel.error()) std::rethrow_exception(error);
+  return true;
 }
 
-}  // namespace heapline::analysis
+}  // namespace heapline::analysis::pipeline

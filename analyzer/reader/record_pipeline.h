@@ -11,24 +11,41 @@
 // Memory: a fixed number of batches in flight (a few hundred KiB), whatever the trace's length.
 #pragma once
 
+#include "reader/record_batch.h"
 #include "reader/records.h"
 #include "reader/trace_reader.h"
 
 namespace heapline::analysis {
 
-// A visitor whose work per allocation and free is a lookup keyed by the block's address (the
-// model's live-block map) can implement this too: the pipeline then tells it each such address
-// some records ahead, so the lookup's cache line is on its way before the record arrives. On a
-// big live set (a 24 MiB table for a python3 trace) those misses, not instructions, are most of
-// the model's time.
-class AddressLookahead {
+namespace pipeline {
+
+class BatchConsumer {
  public:
-  virtual ~AddressLookahead() = default;
-  virtual void will_see(uint64_t address) = 0;
+  virtual ~BatchConsumer() = default;
+  virtual void consume(const Batch& batch) = 0;
 };
 
+// The pipeline itself: reads on a second thread, hands every batch, in order, to `consumer` on
+// the caller's. False, having read nothing, when the process may run on one CPU only (the two
+// threads would only take turns).
+bool read_batches(TraceReader& reader, BatchConsumer& consumer);
+
+}  // namespace pipeline
+
 // Replays every record of `reader` in time order into `visitor`, reading on a second thread
-// (serially, as TraceReader::read, when the process may run on one CPU only).
-void read_pipelined(TraceReader& reader, RecordVisitor& visitor);
+// (serially, as TraceReader::read, when the process may run on one CPU only). A Visitor of a
+// final class gets its records through direct calls (record_batch.h).
+template <typename Visitor>
+void read_pipelined(TraceReader& reader, Visitor& visitor) {
+  struct Replay final : pipeline::BatchConsumer {
+    explicit Replay(Visitor& v) : visitor(v) {}
+    void consume(const pipeline::Batch& batch) override {
+      pipeline::replay_batch(batch, visitor, argv);
+    }
+    Visitor& visitor;
+    std::vector<std::string_view> argv;
+  } replay(visitor);
+  if (!pipeline::read_batches(reader, replay)) reader.read(visitor);
+}
 
 }  // namespace heapline::analysis

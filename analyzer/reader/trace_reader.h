@@ -39,6 +39,9 @@ class TraceReader {
   const TraceInfo& info() const { return info_; }
   // Replays every record in time order. Throws TraceError on corrupt data.
   void read(RecordVisitor& visitor);
+  // The same for any visitor type, direct calls for a final one (trace_reader_records.h).
+  template <typename Visitor>
+  void read_records(Visitor& visitor);
 
  private:
   struct Source {

@@ -5,8 +5,10 @@
 #include <spdlog/spdlog.h>
 
 #include <cinttypes>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -41,37 +43,45 @@ std::string module_key(const ModuleIdentity& module) {
 }  // namespace
 
 struct Symbolizer::Prefetch {
-  std::thread thread;
   ModuleDebugInfo::OpenResult result;
   bool failed = false;  // open() threw (out of memory): open it again when asked for
+  std::mutex mutex;
+  std::condition_variable finished;
+  bool done = false;
+
+  void wait() {
+    std::unique_lock lock(mutex);
+    finished.wait(lock, [&] { return done; });
+  }
 };
 
 Symbolizer::Symbolizer(SymbolizerOptions options) : options_(std::move(options)) {}
 
-// Out of line: ModuleDebugInfo is only complete here.
-Symbolizer::~Symbolizer() { finish_prefetches(); }
+// Out of line: ModuleDebugInfo is only complete here. A prefetch still running is not waited
+// for: its thread owns its slot and ends on its own (or with the process).
+Symbolizer::~Symbolizer() = default;
 
 void Symbolizer::prefetch(const ModuleIdentity& module) {
   std::string key = module_key(module);
   if (modules_.count(key) || prefetched_.count(key)) return;
-  auto p = std::make_unique<Prefetch>();
-  Prefetch* slot = p.get();
-  slot->thread = std::thread([slot, module, this] {
+  auto p = std::make_shared<Prefetch>();
+  // The thread owns what it uses (a copy of the options, a share of its slot): the Symbolizer
+  // may be gone before it ends.
+  std::thread([p, module, options = options_] {
+    ModuleDebugInfo::OpenResult result;
+    bool failed = false;
     try {
-      slot->result = ModuleDebugInfo::open(module, options_);
+      result = ModuleDebugInfo::open(module, options);
     } catch (...) {
-      slot->failed = true;
+      failed = true;
     }
-  });
+    std::lock_guard lock(p->mutex);
+    p->result = std::move(result);
+    p->failed = failed;
+    p->done = true;
+    p->finished.notify_all();
+  }).detach();
   prefetched_.emplace(std::move(key), std::move(p));
-  prefetches_running_ = true;
-}
-
-void Symbolizer::finish_prefetches() {
-  if (!prefetches_running_) return;
-  for (auto& [key, p] : prefetched_)
-    if (p->thread.joinable()) p->thread.join();
-  prefetches_running_ = false;
 }
 
 const std::vector<SourceFrame>& Symbolizer::symbolize(const ModuleIdentity& module,
@@ -106,11 +116,11 @@ Symbolizer::ModuleEntry& Symbolizer::module_entry(const ModuleIdentity& module) 
   auto found = modules_.find(key);
   if (found != modules_.end()) return found->second;
 
-  finish_prefetches();  // from here on this thread uses libdw
   ModuleEntry entry;
   entry.basename = basename_of(module.path);
   ModuleDebugInfo::OpenResult opened;
   auto prefetched = prefetched_.find(key);
+  if (prefetched != prefetched_.end()) prefetched->second->wait();
   if (prefetched != prefetched_.end() && !prefetched->second->failed)
     opened = std::move(prefetched->second->result);
   else

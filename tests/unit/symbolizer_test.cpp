@@ -321,6 +321,28 @@ TEST_F(SymbolizerTest, PrefetchedModulesGiveTheSameFramesAndWarningsInRequestOrd
   EXPECT_EQ(prefetching.stats().modules_opened, 3u);  // the unused one is not counted
 }
 
+// A Symbolizer gone before its prefetches end leaves them running on their own threads (the
+// report of a trace without leaks does not wait for libc's debug info at exit); they neither
+// crash nor disturb Symbolizers that open the same modules meanwhile or afterwards.
+TEST_F(SymbolizerTest, PrefetchesOutliveTheirSymbolizerWithoutDisturbingOthers) {
+  Symbolizer plain(options_);
+  const std::vector<SourceFrame> expected = plain.symbolize({kFixture, ""}, call_pc("ret_inlined"));
+  for (int i = 0; i < 8; ++i) {
+    Symbolizer abandoning(options_);
+    abandoning.prefetch({kFixture, ""});
+    abandoning.prefetch({kFixture + "_stripped", ""});
+  }
+  Symbolizer later(options_);
+  later.prefetch({kFixture + "_stripped", ""});
+  const auto& frames = later.symbolize({kFixture, ""}, call_pc("ret_inlined"));  // not prefetched
+  ASSERT_EQ(frames.size(), expected.size());
+  for (size_t i = 0; i < frames.size(); ++i) {
+    EXPECT_EQ(frames[i].function, expected[i].function);
+    EXPECT_EQ(frames[i].line, expected[i].line);
+  }
+  EXPECT_EQ(later.stats().modules_opened, 1u);
+}
+
 TEST(DemangleTest, DemanglesOnlyMangledNames) {
   EXPECT_EQ(demangle("_ZN16heapline_fixture13compute_totalEi"),
             "heapline_fixture::compute_total(int)");
