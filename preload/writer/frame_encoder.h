@@ -5,7 +5,7 @@
 // Why streams: compressed alone, a 32 KiB chunk starts from an empty zstd window each time; a
 // stream keeps the thread's last 1 MiB as context, and a program's allocation patterns repeat
 // on that scale (sqlite3: 0.49 -> 0.14 bytes per allocation). A compressor per stream costs
-// about 5 MiB (4 MiB window), an address history 128 KiB and the ordinal tables 6 MiB of
+// about 5 MiB (4 MiB window), an address history 128 KiB and the ordinal table 4 MiB of
 // address space (touched as used: churn's 256 live blocks touch a few pages, a program with
 // 100 k long-lived blocks all of it), so only kStreams are kept, given to threads as they come (least recently used
 // goes); a thread that loses its stream starts a new one, which the reader sees as prev_seq 0.
@@ -49,9 +49,8 @@ class FrameEncoder {
     uint64_t last_seq = 0;  // 0: closed
     uint64_t last_use = 0;
     format::AddressHistoryEncoder history;
-    uint64_t* ordinal_ring = nullptr;   // mmap'd, BlockOrdinalsEncoder's tables
-    format::BlockOrdinalsEncoder::Slot* ordinal_slots = nullptr;
-    format::BlockOrdinalsEncoder ordinals{nullptr, nullptr};
+    format::BlockOrdinalsEncoder::Slot* ordinal_slots = nullptr;  // mmap'd: see BlockOrdinalsEncoder
+    format::BlockOrdinalsEncoder ordinals{nullptr};
   };
   Stream& stream_for(uint32_t tid);
   // Stream-codes `n` bytes of records; the payload is at *payload. False if the records do not
