@@ -130,6 +130,7 @@ FrameEncoder::Stream& FrameEncoder::stream_for(uint32_t tid) {
   ZSTD_CCtx_setParameter(s.cctx, ZSTD_c_windowLog, kWindowLog);
   ZSTD_CCtx_setParameter(s.cctx, ZSTD_c_enableLongDistanceMatching, 1);
   ZSTD_CCtx_setParameter(s.cctx, ZSTD_c_ldmMinMatch, kLongMatchMin);
+  if (level_ <= 2) ZSTD_CCtx_setParameter(s.cctx, ZSTD_c_hashLog, kFastHashLog);
   s.tid = tid;
   s.last_seq = 0;
   s.history.reset();

@@ -26,15 +26,20 @@ namespace heapline::preload {
 class FrameEncoder {
  public:
   static constexpr int kStreams = 4;
-  // A 4 MiB window with zstd's long-distance matcher (matches of 32 bytes or more, found by a
+  // A 4 MiB window with zstd's long-distance matcher (matches of 128 bytes or more, found by a
   // rolling hash over the whole window): programs repeat their allocation patterns at distances
-  // beyond what level 3's hash table keeps. Containers (10 equal rounds, ~1.7 MiB of records
-  // each): 0.23 -> 0.14 B/alloc; sqlite3 0.140 -> 0.124; python3 0.164 -> 0.166; churn 3.90 ->
-  // 3.89 (trace_breakdown --try 3:22:1:0:32 against 3:21:0). It costs zstd instructions: churn
-  // +15%, containers and python3 4-5x (~50 -> ~230 instructions per allocation, of a drain
-  // total of ~500). The reader's decompressor needs the window per open stream.
+  // beyond what the level's hash table keeps. Containers (10 equal rounds, ~1.7 MiB of records
+  // each): 0.23 -> 0.14 B/alloc; sqlite3 0.137 -> 0.119. The matcher costs most of zstd's
+  // instructions on containers and python3 (~190 per allocation). Matches of 128 bytes rather
+  // than 32: fewer, longer matches, the same bytes or fewer (sqlite3 0.120 -> 0.112 at level 3).
+  // At the default level 2 (zstd's "fast" strategy) the hash table gets 2^17 entries (level 3's
+  // size): against level 3 with 32-byte long matches, 10-14% fewer zstd instructions on churn,
+  // containers and sqlite3 (8% more on python3), churn 3.98 -> 3.74 B/alloc, the others the
+  // same within 0.5% (bench/trace_breakdown --try 2:22:1:17:128 against 3:22:1:0:32).
+  // The reader's decompressor needs the window per open stream.
   static constexpr int kWindowLog = 22;
-  static constexpr int kLongMatchMin = 32;
+  static constexpr int kLongMatchMin = 128;
+  static constexpr int kFastHashLog = 17;
 
   // (Re)starts with no stream open: at start-up, and in a forked child, whose trace is new.
   bool start(int zstd_level, uint32_t chunk_size);
