@@ -4,8 +4,11 @@
 // level and window, so each class's share of the trace shows in bytes per allocation. Also
 // shows the framing costs: FrameHeaders, and what the per-chunk flushes cost against
 // compressing each stream in one go; --try compresses the frames again with other zstd
-// parameters. Usage: trace_breakdown [--level N] [--try LEVEL:WINDOWLOG:LDM[:HASHLOG[:LDMMINMATCH]]]... trace...
+// parameters, with the CPU time they take (ns per allocation, this process's thread CPU clock:
+// compare tries of one run, not runs on a busy machine). Usage: trace_breakdown [--level N] [--try LEVEL:WINDOWLOG:LDM[:HASHLOG[:LDMMINMATCH[:STRATEGY[:CHAINLOG[:SEARCHLOG[:MINMATCH[:LDMHASHRATELOG]]]]]]]]... trace...
 #include <zstd.h>
+
+#include <time.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -33,18 +36,34 @@ std::vector<uint8_t> read_file(const char* path) {
 }
 
 // zstd parameters to try the decoded frames with (--try LEVEL:WINDOWLOG:LDM).
+// 0 leaves a parameter to the level.
 struct Try {
-  int level, window_log, ldm, hash_log, ldm_min_match;
+  int level, window_log, ldm, hash_log, ldm_min_match, strategy, chain_log, search_log, min_match,
+      ldm_hash_rate_log;
 };
 
-// The stream's frames compressed again as the drain does, a flush per frame, with `t`.
-size_t recompress(const std::vector<uint8_t>& bytes, const std::vector<size_t>& frames, Try t) {
+uint64_t thread_cpu_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// The stream's frames compressed again as the drain does, a flush per frame, with `t`; adds the
+// CPU time taken to *cpu_ns.
+__attribute__((noinline)) size_t recompress(const std::vector<uint8_t>& bytes, const std::vector<size_t>& frames, Try t,
+                  uint64_t* cpu_ns) {
+  const uint64_t started = thread_cpu_ns();
   ZSTD_CCtx* c = ZSTD_createCCtx();
   ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, t.level);
   ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, t.window_log);
   ZSTD_CCtx_setParameter(c, ZSTD_c_enableLongDistanceMatching, t.ldm);
   if (t.hash_log) ZSTD_CCtx_setParameter(c, ZSTD_c_hashLog, t.hash_log);
   if (t.ldm_min_match) ZSTD_CCtx_setParameter(c, ZSTD_c_ldmMinMatch, t.ldm_min_match);
+  if (t.strategy) ZSTD_CCtx_setParameter(c, ZSTD_c_strategy, t.strategy);
+  if (t.chain_log) ZSTD_CCtx_setParameter(c, ZSTD_c_chainLog, t.chain_log);
+  if (t.search_log) ZSTD_CCtx_setParameter(c, ZSTD_c_searchLog, t.search_log);
+  if (t.min_match) ZSTD_CCtx_setParameter(c, ZSTD_c_minMatch, t.min_match);
+  if (t.ldm_hash_rate_log) ZSTD_CCtx_setParameter(c, ZSTD_c_ldmHashRateLog, t.ldm_hash_rate_log);
   std::vector<uint8_t> out(ZSTD_CStreamOutSize());
   size_t total = 0, at = 0;
   for (const size_t n : frames) {
@@ -59,6 +78,7 @@ size_t recompress(const std::vector<uint8_t>& bytes, const std::vector<size_t>& 
     at += n;
   }
   ZSTD_freeCCtx(c);
+  *cpu_ns += thread_cpu_ns() - started;
   return total;
 }
 
@@ -206,9 +226,10 @@ int breakdown(const char* path, int level, const std::vector<Try>& tries) {
   }
   size_t one_shot = 0;
   std::vector<size_t> tried(tries.size());
+  std::vector<uint64_t> tried_ns(tries.size());
   for (auto& [tid, s] : streams) {
     one_shot += zstd_size(s.decoded, level);
-    for (size_t i = 0; i < tries.size(); ++i) tried[i] += recompress(s.decoded, s.frame_sizes, tries[i]);
+    for (size_t i = 0; i < tries.size(); ++i) tried[i] += recompress(s.decoded, s.frame_sizes, tries[i], &tried_ns[i]);
     ZSTD_freeDCtx(s.dctx);
   }
   const double a = allocs ? static_cast<double>(allocs) : 1;
@@ -231,9 +252,11 @@ int breakdown(const char* path, int level, const std::vector<Try>& tries) {
          static_cast<unsigned long long>(frames * sizeof(FrameHeader)), frames * sizeof(FrameHeader) / a);
   printf("  %-16s %12s %12zu %9.4f\n", "file", "", file.size(), file.size() / a);
   for (size_t i = 0; i < tries.size(); ++i)
-    printf("  frames again at level %d, window 2^%d, ldm %d, hashLog %d, ldmMinMatch %d: %zu bytes, "
-           "%.4f B/alloc\n", tries[i].level, tries[i].window_log, tries[i].ldm, tries[i].hash_log,
-           tries[i].ldm_min_match, tried[i], tried[i] / a);
+    printf("  try %d:%d:%d:%d:%d:%d:%d:%d:%d:%d: %zu bytes, %.4f B/alloc, %.0f ns/alloc\n",
+           tries[i].level, tries[i].window_log, tries[i].ldm, tries[i].hash_log,
+           tries[i].ldm_min_match, tries[i].strategy, tries[i].chain_log, tries[i].search_log,
+           tries[i].min_match, tries[i].ldm_hash_rate_log, tried[i], tried[i] / a,
+           tried_ns[i] / a);
   return 0;
 }
 
@@ -248,14 +271,15 @@ int main(int argc, char** argv) {
       continue;
     }
     if (!std::strcmp(argv[i], "--try") && i + 1 < argc) {
-      Try t{3, 21, 0, 0, 0};
-      sscanf(argv[++i], "%d:%d:%d:%d:%d", &t.level, &t.window_log, &t.ldm, &t.hash_log,
-             &t.ldm_min_match);
+      Try t{3, 21, 0, 0, 0, 0, 0, 0, 0, 0};
+      sscanf(argv[++i], "%d:%d:%d:%d:%d:%d:%d:%d:%d:%d", &t.level, &t.window_log, &t.ldm,
+             &t.hash_log, &t.ldm_min_match, &t.strategy, &t.chain_log, &t.search_log, &t.min_match,
+             &t.ldm_hash_rate_log);
       tries.push_back(t);
       continue;
     }
     status |= breakdown(argv[i], level, tries);
   }
-  if (argc < 2) fprintf(stderr, "usage: trace_breakdown [--level N] [--try LEVEL:WINDOWLOG:LDM[:HASHLOG[:LDMMINMATCH]]]... trace...\n");
+  if (argc < 2) fprintf(stderr, "usage: trace_breakdown [--level N] [--try LEVEL:WINDOWLOG:LDM[:HASHLOG[:LDMMINMATCH[:STRATEGY[:CHAINLOG[:SEARCHLOG[:MINMATCH[:LDMHASHRATELOG]]]]]]]]... trace...\n");
   return argc < 2 ? 2 : status;
 }

@@ -31,7 +31,7 @@ Options read_options() {
   o.max_depth = env_uint("HEAPLINE_DEPTH", 64, 1, 256);
   o.ring_chunks = env_uint("HEAPLINE_RING_CHUNKS", 256, 4, 65536);
   o.chunk_size = env_uint("HEAPLINE_CHUNK_KB", 128, 4, 4096) * 1024;
-  o.zstd_level = static_cast<int>(env_uint("HEAPLINE_ZSTD_LEVEL", 3, 1, 19));
+  o.zstd_level = static_cast<int>(env_uint("HEAPLINE_ZSTD_LEVEL", 2, 1, 19));
   o.rss_interval_ms = env_uint("HEAPLINE_RSS_MS", 50, 0, 3600 * 1000);
   o.sample_bytes = env_uint("HEAPLINE_SAMPLE_BYTES", 0, 0, 1u << 30);
   o.sample_seed = env_uint("HEAPLINE_SAMPLE_SEED", 0, 0, UINT32_MAX);

@@ -9,7 +9,7 @@
 //                         code built with them)
 //   HEAPLINE_RING_CHUNKS  chunks in the ring (default 256)
 //   HEAPLINE_CHUNK_KB     chunk size in KiB (default 128)
-//   HEAPLINE_ZSTD_LEVEL   compression level of drained chunks (default 3)
+//   HEAPLINE_ZSTD_LEVEL   compression level of drained chunks (default 2)
 //   HEAPLINE_RSS_MS       interval of RSS samples in ms (default 50; 0 = off)
 //   HEAPLINE_SAMPLE_BYTES sampling mode: record allocations by a Poisson process over bytes with
 //                         this mean interval (0 = record every allocation, the default)

@@ -71,11 +71,18 @@ class BlockOrdinals {
 };
 
 // The drain's side. Ordinals count on across streams (a stream starts at `base_`), so that
-// starting a stream never has to clear the tables. `ring` holds kOrdinalWindow addresses,
-// `slots` kOrdinalWindow Slots; both may start as zero-filled pages (mmap in the drain).
-// The slots form 4-way buckets (one cache line) keyed by address: a block stays findable for
-// as long as it is in the window unless four younger live blocks share its bucket (a
-// direct-mapped table lost a quarter of containers' blocks to collisions: 0.27 vs 0.13 B/alloc).
+// starting a stream never has to clear the table. `slots` holds kOrdinalWindow Slots, zero-filled
+// (mmap in the drain: pages untouched until used). The slots form 4-way buckets (one cache line)
+// keyed by address: a block stays findable for as long as it is in the window unless four
+// younger live blocks share its bucket (a direct-mapped table lost a quarter of containers'
+// blocks to collisions: 0.27 vs 0.13 B/alloc).
+//
+// The table is 4 MiB, so nearly every lookup misses the caches: the drain calls prefetch() for
+// the records it is about to code. And it remembers which pages of the table it has written:
+// a lookup in a page never written finds nothing without reading it, and an allocation's first
+// touch of a page is a write. A read first would map the shared zero page, and the write after
+// it a private page, with a TLB shootdown across the program's CPUs (churn2: ~5% of the drain's
+// time in those faults).
 class BlockOrdinalsEncoder {
  public:
   struct Slot {
@@ -84,14 +91,29 @@ class BlockOrdinalsEncoder {
   };
   static constexpr size_t kWays = 4;
 
-  constexpr BlockOrdinalsEncoder(uint64_t* ring, Slot* slots) : ring_(ring), slots_(slots) {}
+  explicit constexpr BlockOrdinalsEncoder(Slot* slots) : slots_(slots) {}
   void reset() {
     base_ = count_;
     previous_free_ = count_;
   }
-  void on_alloc(uint64_t address) {
-    ring_[++count_ % kOrdinalWindow] = address;
-    Slot* bucket = bucket_of(address);
+  // The bucket an address belongs to, fetched toward the cache for a later on_alloc/free_code.
+  uint32_t locate(uint64_t address) const {
+    const auto bucket = static_cast<uint32_t>(bucket_index(address));
+    __builtin_prefetch(slots_ + bucket * kWays, 1);
+    return bucket;
+  }
+  void on_alloc(uint64_t address) { on_alloc(address, static_cast<uint32_t>(bucket_index(address))); }
+  uint64_t free_code(uint64_t address) {
+    return free_code(address, static_cast<uint32_t>(bucket_index(address)));
+  }
+  // With the address's bucket (locate) already known.
+  void on_alloc(uint64_t address, uint32_t bucket_number) {
+    ++count_;
+    Slot* bucket = slots_ + bucket_number * kWays;
+    if (!mark_written(bucket)) {  // a page never written: every slot is empty
+      *bucket = {address, count_};
+      return;
+    }
     Slot* victim = &bucket[0];
     for (size_t i = 0; i < kWays; ++i) {
       Slot& s = bucket[i];
@@ -104,8 +126,9 @@ class BlockOrdinalsEncoder {
     *victim = {address, count_};
   }
   // The free code for `address`, or kFreeByAddress when no live allocation in the window has it.
-  uint64_t free_code(uint64_t address) {
-    Slot* bucket = bucket_of(address);
+  uint64_t free_code(uint64_t address, uint32_t bucket_number) {
+    Slot* bucket = slots_ + bucket_number * kWays;
+    if (!written(bucket)) return kFreeByAddress;
     for (size_t i = 0; i < kWays; ++i) {
       Slot& s = bucket[i];
       if (s.address != address || !in_window(s.ordinal)) continue;
@@ -121,18 +144,36 @@ class BlockOrdinalsEncoder {
   }
 
  private:
+  static constexpr uint32_t kBucketBits = kOrdinalWindowBits - 2;  // kWays slots per bucket
+  static constexpr uint32_t kPageBits = 12;                        // 64 buckets of 64 bytes
+  static constexpr uint32_t kPages = (kOrdinalWindow * sizeof(Slot)) >> kPageBits;
+
   bool in_window(uint64_t ordinal) const {
     return ordinal > base_ && count_ - ordinal < kOrdinalWindow;
   }
-  Slot* bucket_of(uint64_t address) const {
-    const uint64_t h = ((address >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - kOrdinalWindowBits + 2);
-    return slots_ + h * kWays;
+  uint64_t bucket_index(uint64_t address) const {
+    return ((address >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - kBucketBits);
   }
-  uint64_t* ring_;
+  size_t page_of(const Slot* bucket) const {
+    return static_cast<size_t>(bucket - slots_) * sizeof(Slot) >> kPageBits;
+  }
+  bool written(const Slot* bucket) const {
+    const size_t page = page_of(bucket);
+    return (written_pages_[page / 64] >> (page % 64)) & 1;
+  }
+  // Marks the bucket's page as written; returns whether it already was.
+  bool mark_written(const Slot* bucket) {
+    const size_t page = page_of(bucket);
+    const uint64_t bit = uint64_t{1} << (page % 64);
+    const bool was = written_pages_[page / 64] & bit;
+    written_pages_[page / 64] |= bit;
+    return was;
+  }
   Slot* slots_;
   uint64_t count_ = 0;
   uint64_t base_ = 0;
   uint64_t previous_free_ = 0;
+  uint64_t written_pages_[kPages / 64] = {};
 };
 
 // The section lengths at the start of a stream-coded payload: varint records bytes, varint

@@ -265,7 +265,17 @@ class AddressHistoryEncoder {
     std::memset(slots_, 0, sizeof slots_);
   }
   uint8_t* encode(uint8_t* out, uint64_t address) {
-    Slot& slot = slots_[((address >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - kSlotBits)];
+    return encode(out, address, static_cast<uint32_t>(slot_index(address)));
+  }
+  // The address's slot, fetched toward the cache for a later encode/remember.
+  uint32_t locate(uint64_t address) const {
+    const auto slot = static_cast<uint32_t>(slot_index(address));
+    __builtin_prefetch(&slots_[slot], 1);
+    return slot;
+  }
+  // With the address's slot (locate) already known.
+  uint8_t* encode(uint8_t* out, uint64_t address, uint32_t slot_number) {
+    Slot& slot = slots_[slot_number];
     const uint64_t distance = count_ + 1 - slot.position_plus_one;
     if (slot.position_plus_one && slot.address == address && distance <= AddressHistory::kWindow) {
       out = put_varint(out, distance);
@@ -278,12 +288,14 @@ class AddressHistoryEncoder {
     return out;
   }
   // The encoder's side of AddressHistory::remember.
-  void remember(uint64_t address) {
-    slots_[((address >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - kSlotBits)] = {address, ++count_};
-  }
+  void remember(uint64_t address) { remember(address, static_cast<uint32_t>(slot_index(address))); }
+  void remember(uint64_t address, uint32_t slot_number) { slots_[slot_number] = {address, ++count_}; }
 
  private:
   static constexpr int kSlotBits = 13;  // twice the window
+  static size_t slot_index(uint64_t address) {
+    return ((address >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - kSlotBits);
+  }
   struct Slot {
     uint64_t address;
     uint64_t position_plus_one;  // 0: empty

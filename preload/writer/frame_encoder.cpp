@@ -17,19 +17,88 @@ uint8_t* map_buffer(size_t size) {
   return p == MAP_FAILED ? nullptr : static_cast<uint8_t*>(p);
 }
 
+// One record of a ring chunk, parsed ahead of its coding.
+struct ParsedRecord {
+  const uint8_t* record;
+  uint32_t kept;  // bytes copied as they are: kind, time delta and api, or the whole record
+  RecordKind kind;
+  uint64_t size, address, stack;  // kAlloc and kFree (size and stack: kAlloc)
+  uint32_t bucket, slot;          // the address's in the ordinal and address tables (locate)
+};
+
+// Records parsed ahead: enough for the table lines of the first to arrive while the rest parse.
+constexpr size_t kBatch = 16;
+// The worst a record grows by in the records section: a free's 1-byte delta becoming
+// kFreeByAddress + an address code of 0 and a 10-byte delta.
+constexpr size_t kMaxGrowth = 2 + format::kMaxVarintSize;
+// The kept bytes of a kAlloc/kFree (at most 1 + 10 + 1) are copied as one fixed-size block.
+constexpr size_t kCopyWidth = 16;
+
+// Cursor::varint without its bounds check per byte where a whole varint's room is left (all
+// but the chunk's last few bytes).
+inline uint64_t read_varint(Cursor& c) {
+  if (c.remaining() < format::kMaxVarintSize) return c.varint();
+  const uint8_t* p = c.p;
+  uint64_t v = p[0];
+  if (v < 0x80) {
+    c.p = p + 1;
+    return v;
+  }
+  v &= 0x7f;
+  for (int i = 1; i < 9; ++i) {
+    const uint64_t b = p[i];
+    v |= (b & 0x7f) << (7 * i);
+    if (b < 0x80) {
+      c.p = p + i + 1;
+      return v;
+    }
+  }
+  if (p[9] > 1) return c.fail();  // the 10th byte carries bit 63 alone
+  c.p = p + 10;
+  return v | static_cast<uint64_t>(p[9]) << 63;
+}
+
+// Parses the record at c.p into `r`. False if it does not parse.
+inline bool parse_record(Cursor& c, uint64_t& last_address, ParsedRecord& r) {
+  r.record = c.p;
+  r.kind = static_cast<RecordKind>(c.byte());
+  read_varint(c);  // time delta
+  if (r.kind != RecordKind::kAlloc && r.kind != RecordKind::kFree) {
+    format::skip_record_fields(c, r.kind);
+    r.kept = static_cast<uint32_t>(c.p - r.record);
+    return c.ok;
+  }
+  c.byte();  // api
+  r.kept = static_cast<uint32_t>(c.p - r.record);
+  if (r.kind == RecordKind::kAlloc) r.size = read_varint(c);
+  r.address = last_address + static_cast<uint64_t>(format::unzigzag(read_varint(c)));
+  if (r.kind == RecordKind::kAlloc) r.stack = read_varint(c);
+  last_address = r.address;
+  return c.ok;
+}
+
+// Copies the record's kept bytes to q; `end` is where the chunk's records end.
+inline uint8_t* copy_kept(uint8_t* q, const ParsedRecord& r, const uint8_t* end) {
+  if (r.kept <= kCopyWidth && static_cast<size_t>(end - r.record) >= kCopyWidth) {
+    std::memcpy(q, r.record, kCopyWidth);
+  } else {
+    std::memcpy(q, r.record, r.kept);
+  }
+  return q + r.kept;
+}
+
 }  // namespace
 
 bool FrameEncoder::start(int zstd_level, uint32_t chunk_size) {
   level_ = zstd_level;
   for (Stream& s : streams_) {
     if (!s.cctx && !(s.cctx = ZSTD_createCCtx())) return false;
-    if (!s.ordinal_ring) {
+    if (!s.ordinal_slots) {
       // Untouched pages cost nothing: a stream touches as many as it has allocations.
-      s.ordinal_ring = reinterpret_cast<uint64_t*>(map_buffer(format::kOrdinalWindow * 8));
       s.ordinal_slots = reinterpret_cast<format::BlockOrdinalsEncoder::Slot*>(
           map_buffer(format::kOrdinalWindow * sizeof(format::BlockOrdinalsEncoder::Slot)));
-      if (!s.ordinal_ring || !s.ordinal_slots) return false;
-      s.ordinals = format::BlockOrdinalsEncoder(s.ordinal_ring, s.ordinal_slots);
+      if (!s.ordinal_slots) return false;
+      s.ordinals = format::BlockOrdinalsEncoder(s.ordinal_slots);
     }
     s.tid = 0;
     s.last_seq = 0;
@@ -61,6 +130,7 @@ FrameEncoder::Stream& FrameEncoder::stream_for(uint32_t tid) {
   ZSTD_CCtx_setParameter(s.cctx, ZSTD_c_windowLog, kWindowLog);
   ZSTD_CCtx_setParameter(s.cctx, ZSTD_c_enableLongDistanceMatching, 1);
   ZSTD_CCtx_setParameter(s.cctx, ZSTD_c_ldmMinMatch, kLongMatchMin);
+  if (level_ <= 2) ZSTD_CCtx_setParameter(s.cctx, ZSTD_c_hashLog, kFastHashLog);
   s.tid = tid;
   s.last_seq = 0;
   s.history.reset();
@@ -72,9 +142,6 @@ bool FrameEncoder::recode(const uint8_t* records, size_t n, Stream& s, const uin
                           size_t* out_size) {
   // The section lengths go in front of the records once they are known: room for two varints.
   constexpr size_t kLengthsRoom = 2 * format::kMaxVarintSize;
-  // The worst a record grows by in the records section: a free's 1-byte delta becoming
-  // kFreeByAddress + an address code of 0 and a 10-byte delta.
-  constexpr size_t kMaxGrowth = 2 + format::kMaxVarintSize;
   if (n > chunk_size_) return false;
   Cursor c{records, records + n};
   uint8_t* const first = recoded_ + kLengthsRoom;
@@ -83,40 +150,40 @@ bool FrameEncoder::recode(const uint8_t* records, size_t n, Stream& s, const uin
   uint8_t* addresses = addresses_;
   uint8_t* const limit = recoded_ + recoded_capacity_;
   uint64_t last_address = 0;  // the ring chunk's own delta coding
+  // Records are parsed a batch ahead of their coding, so that the lines of the ordinal and
+  // address tables they need are on their way to the cache by the time they are coded.
+  ParsedRecord batch[kBatch];
   while (c.ok && c.remaining() > 0) {
-    const uint8_t* record = c.p;
-    const auto kind = static_cast<RecordKind>(c.byte());
-    c.varint();  // time delta
-    if (kind != RecordKind::kAlloc && kind != RecordKind::kFree) {
-      format::skip_record_fields(c, kind);
-      const auto length = static_cast<size_t>(c.p - record);
-      if (!c.ok || length > static_cast<size_t>(limit - q)) return false;
-      std::memcpy(q, record, length);
-      q += length;
-      continue;
+    const uint8_t* const batch_start = c.p;
+    size_t count = 0;
+    while (count < kBatch && c.remaining() > 0) {
+      ParsedRecord& r = batch[count++];
+      if (!parse_record(c, last_address, r)) return false;
+      if (r.kind == RecordKind::kAlloc || r.kind == RecordKind::kFree) {
+        r.bucket = s.ordinals.locate(r.address);
+        r.slot = s.history.locate(r.address);
+      }
     }
-    c.byte();  // api
-    const uint8_t* const kept_end = c.p;  // kind, time delta and api are copied as they are
-    const uint64_t size = kind == RecordKind::kAlloc ? c.varint() : 0;
-    const uint64_t address = last_address + static_cast<uint64_t>(format::unzigzag(c.varint()));
-    const uint64_t stack = kind == RecordKind::kAlloc ? c.varint() : 0;
-    last_address = address;
-    const auto length = static_cast<size_t>(c.p - record);
-    if (!c.ok || length + kMaxGrowth > static_cast<size_t>(limit - q)) return false;
-    std::memcpy(q, record, static_cast<size_t>(kept_end - record));
-    q += kept_end - record;
-    if (kind == RecordKind::kAlloc) {
-      sizes = format::put_varint(sizes, size);
-      addresses = s.history.encode(addresses, address);
-      s.ordinals.on_alloc(address);
-      q = format::put_varint(q, stack);
-    } else {
-      const uint64_t code = s.ordinals.free_code(address);
-      q = format::put_varint(q, code);
-      if (code == format::kFreeByAddress) {
-        q = s.history.encode(q, address);
-      } else {
-        s.history.remember(address);
+    // Every record's output is at most its own bytes plus kMaxGrowth, and a copy may write
+    // kCopyWidth bytes at its end.
+    const auto bound = static_cast<size_t>(c.p - batch_start) + count * kMaxGrowth + kCopyWidth;
+    if (bound > static_cast<size_t>(limit - q)) return false;
+    for (size_t i = 0; i < count; ++i) {
+      const ParsedRecord& r = batch[i];
+      q = copy_kept(q, r, c.end);
+      if (r.kind == RecordKind::kAlloc) {
+        sizes = format::put_varint(sizes, r.size);
+        addresses = s.history.encode(addresses, r.address, r.slot);
+        s.ordinals.on_alloc(r.address, r.bucket);
+        q = format::put_varint(q, r.stack);
+      } else if (r.kind == RecordKind::kFree) {
+        const uint64_t code = s.ordinals.free_code(r.address, r.bucket);
+        q = format::put_varint(q, code);
+        if (code == format::kFreeByAddress) {
+          q = s.history.encode(q, r.address, r.slot);
+        } else {
+          s.history.remember(r.address, r.slot);
+        }
       }
     }
   }

@@ -5,7 +5,7 @@
 // Why streams: compressed alone, a 32 KiB chunk starts from an empty zstd window each time; a
 // stream keeps the thread's last 1 MiB as context, and a program's allocation patterns repeat
 // on that scale (sqlite3: 0.49 -> 0.14 bytes per allocation). A compressor per stream costs
-// about 5 MiB (4 MiB window), an address history 128 KiB and the ordinal tables 6 MiB of
+// about 5 MiB (4 MiB window), an address history 128 KiB and the ordinal table 4 MiB of
 // address space (touched as used: churn's 256 live blocks touch a few pages, a program with
 // 100 k long-lived blocks all of it), so only kStreams are kept, given to threads as they come (least recently used
 // goes); a thread that loses its stream starts a new one, which the reader sees as prev_seq 0.
@@ -26,15 +26,20 @@ namespace heapline::preload {
 class FrameEncoder {
  public:
   static constexpr int kStreams = 4;
-  // A 4 MiB window with zstd's long-distance matcher (matches of 32 bytes or more, found by a
+  // A 4 MiB window with zstd's long-distance matcher (matches of 128 bytes or more, found by a
   // rolling hash over the whole window): programs repeat their allocation patterns at distances
-  // beyond what level 3's hash table keeps. Containers (10 equal rounds, ~1.7 MiB of records
-  // each): 0.23 -> 0.14 B/alloc; sqlite3 0.140 -> 0.124; python3 0.164 -> 0.166; churn 3.90 ->
-  // 3.89 (trace_breakdown --try 3:22:1:0:32 against 3:21:0). It costs zstd instructions: churn
-  // +15%, containers and python3 4-5x (~50 -> ~230 instructions per allocation, of a drain
-  // total of ~500). The reader's decompressor needs the window per open stream.
+  // beyond what the level's hash table keeps. Containers (10 equal rounds, ~1.7 MiB of records
+  // each): 0.23 -> 0.14 B/alloc; sqlite3 0.137 -> 0.119. The matcher costs most of zstd's
+  // instructions on containers and python3 (~190 per allocation). Matches of 128 bytes rather
+  // than 32: fewer, longer matches, the same bytes or fewer (sqlite3 0.120 -> 0.112 at level 3).
+  // At the default level 2 (zstd's "fast" strategy) the hash table gets 2^17 entries (level 3's
+  // size): against level 3 with 32-byte long matches, 10-14% fewer zstd instructions on churn,
+  // containers and sqlite3 (8% more on python3), churn 3.98 -> 3.74 B/alloc, the others the
+  // same within 0.5% (bench/trace_breakdown --try 2:22:1:17:128 against 3:22:1:0:32).
+  // The reader's decompressor needs the window per open stream.
   static constexpr int kWindowLog = 22;
-  static constexpr int kLongMatchMin = 32;
+  static constexpr int kLongMatchMin = 128;
+  static constexpr int kFastHashLog = 17;
 
   // (Re)starts with no stream open: at start-up, and in a forked child, whose trace is new.
   bool start(int zstd_level, uint32_t chunk_size);
@@ -49,9 +54,8 @@ class FrameEncoder {
     uint64_t last_seq = 0;  // 0: closed
     uint64_t last_use = 0;
     format::AddressHistoryEncoder history;
-    uint64_t* ordinal_ring = nullptr;   // mmap'd, BlockOrdinalsEncoder's tables
-    format::BlockOrdinalsEncoder::Slot* ordinal_slots = nullptr;
-    format::BlockOrdinalsEncoder ordinals{nullptr, nullptr};
+    format::BlockOrdinalsEncoder::Slot* ordinal_slots = nullptr;  // mmap'd: see BlockOrdinalsEncoder
+    format::BlockOrdinalsEncoder ordinals{nullptr};
   };
   Stream& stream_for(uint32_t tid);
   // Stream-codes `n` bytes of records; the payload is at *payload. False if the records do not

@@ -3,6 +3,7 @@
 #  trace_format_test   varint / zigzag / Cursor / frame checksum, the layout the spec promises
 #  trace_decode_test   traces built byte by byte from docs/trace-format.md: every record kind,
 #                      the merge rule, deduplication, the offsets errors name
+#  frame_encoder_test  the drain's recoding and compression of ring chunks, decoded as the spec says
 #  trace_reader_test   real traces made at test time by tests/programs/format_fixture.c under
 #                      the recorder, then cut, corrupted and swapped for foreign files
 if(NOT TARGET GTest::gtest_main)
@@ -20,6 +21,12 @@ gtest_discover_tests(trace_format_test DISCOVERY_MODE PRE_TEST PROPERTIES TIMEOU
 add_executable(trace_decode_test ${CMAKE_CURRENT_LIST_DIR}/trace_decode_test.cpp)
 target_link_libraries(trace_decode_test PRIVATE heapline_analysis GTest::gtest_main)
 gtest_discover_tests(trace_decode_test DISCOVERY_MODE PRE_TEST PROPERTIES TIMEOUT 60)
+
+add_executable(frame_encoder_test ${CMAKE_CURRENT_LIST_DIR}/frame_encoder_test.cpp
+               ${CMAKE_CURRENT_LIST_DIR}/../../preload/writer/frame_encoder.cpp)
+target_include_directories(frame_encoder_test PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../../preload/writer)
+target_link_libraries(frame_encoder_test PRIVATE heapline_format PkgConfig::LIBZSTD GTest::gtest_main)
+gtest_discover_tests(frame_encoder_test DISCOVERY_MODE PRE_TEST PROPERTIES TIMEOUT 60)
 
 # -O0: every malloc/free pair of the fixture must reach the hooks.
 add_executable(format_fixture ${HEAPLINE_FORMAT_PROGRAMS}/format_fixture.c)

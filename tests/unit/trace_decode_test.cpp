@@ -57,10 +57,9 @@ struct Records {
 // state as the drain codes it: records, sizes and allocation address codes in their sections.
 struct StreamCoder {
   format::AddressHistoryEncoder history;
-  std::vector<uint64_t> ring = std::vector<uint64_t>(format::kOrdinalWindow);
   std::vector<format::BlockOrdinalsEncoder::Slot> slots =
       std::vector<format::BlockOrdinalsEncoder::Slot>(format::kOrdinalWindow);
-  format::BlockOrdinalsEncoder ordinals{ring.data(), slots.data()};
+  format::BlockOrdinalsEncoder ordinals{slots.data()};
   StreamCoder() { history.reset(); }
 };
 

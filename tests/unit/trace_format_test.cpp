@@ -336,9 +336,9 @@ TEST(AddressHistory, ACodeBeyondTheHistoryIsAnError) {
 // --- BlockOrdinals: a free's code must name the very address the drain saw ---
 
 TEST(BlockOrdinals, RandomAllocFreeSequencesRoundTrip) {
-  static std::vector<uint64_t> enc_ring(kOrdinalWindow), dec_ring(kOrdinalWindow);
+  static std::vector<uint64_t> dec_ring(kOrdinalWindow);
   static std::vector<BlockOrdinalsEncoder::Slot> slots(kOrdinalWindow);
-  BlockOrdinalsEncoder writer(enc_ring.data(), slots.data());
+  BlockOrdinalsEncoder writer(slots.data());
   BlockOrdinals reader(dec_ring.data());
   uint64_t state = 99;
   std::vector<uint64_t> live, freed;
