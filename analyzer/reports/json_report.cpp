@@ -98,6 +98,42 @@ void write_nested(FILE* out, const json& value, int depth) {
   fwrite(text.data() + begin, 1, text.size() - begin, out);
 }
 
+// A string as nlohmann dumps it (escaped and quoted), appended to `out`.
+void append_quoted(std::string& out, const std::string& text) { out += json(text).dump(); }
+
+// What write_nested(leak_to_json(g), 2) writes, byte for byte, without building the group's
+// JSON objects: a big program's leaks hold millions of frames (cc1plus: 2.8 M frames of 46 000
+// groups took 28.6 M allocations through frame_to_json's objects).
+void write_leak(FILE* out, const LeakGroup& g, std::string& text) {
+  text.clear();
+  text += "{\n      \"bytes\": " + std::to_string(g.bytes);
+  text += ",\n      \"blocks\": " + std::to_string(g.blocks);
+  text += ",\n      \"kind\": \"unclassified\",\n      \"site\": {\n        \"function\": ";
+  append_quoted(text, g.site.function);
+  text += ",\n        \"file\": ";
+  append_quoted(text, g.site.file);
+  text += ",\n        \"line\": " + std::to_string(g.site.line) + "\n      },\n      \"stack\": ";
+  if (g.stack.empty()) {
+    text += "[]";
+  } else {
+    text += "[";
+    for (size_t i = 0; i < g.stack.size(); ++i) {
+      const ResolvedFrame& f = g.stack[i];
+      text += i == 0 ? "\n        {\n          \"function\": " : ",\n        {\n          \"function\": ";
+      append_quoted(text, f.function);
+      text += ",\n          \"file\": ";
+      append_quoted(text, f.file);
+      text += ",\n          \"line\": " + std::to_string(f.line) + ",\n          \"module\": ";
+      append_quoted(text, f.module);
+      text += f.inlined ? ",\n          \"inlined\": true" : ",\n          \"inlined\": false";
+      text += ",\n          \"address\": " + std::to_string(f.address) + "\n        }";
+    }
+    text += "\n      ]";
+  }
+  text += "\n    }";
+  fwrite(text.data(), 1, text.size(), out);
+}
+
 }  // namespace
 
 json report_to_json(const Report& r) {
@@ -121,7 +157,9 @@ void print_report_json(const Report& r, FILE* out, const ReportJsonTail& tail) {
   w.member("heapline_report", 1);
   w.member("process", process_to_json(r));
   w.member("summary", summary_to_json(r.summary));
-  w.array_member("leaks", r.leaks.size(), [&](size_t i) { return leak_to_json(r.leaks[i]); });
+  std::string leak_text;
+  w.array_member_text("leaks", r.leaks.size(),
+                      [&](size_t i) { write_leak(out, r.leaks[i], leak_text); });
   if (!tail.without_lines)
     w.array_member("lines", r.lines.size(), [&](size_t i) { return line_to_json(r.lines[i]); });
   w.member("trace", trace_to_json(r.trace));
@@ -146,6 +184,11 @@ void JsonObjectWriter::member(const std::string& name, const json& value) {
 
 void JsonObjectWriter::array_member(const std::string& name, size_t count,
                                     const std::function<json(size_t)>& element) {
+  array_member_text(name, count, [&](size_t i) { write_nested(out_, element(i), 2); });
+}
+
+void JsonObjectWriter::array_member_text(const std::string& name, size_t count,
+                                         const std::function<void(size_t)>& write_element) {
   key(name);
   if (count == 0) {
     fputs("[]", out_);
@@ -154,7 +197,7 @@ void JsonObjectWriter::array_member(const std::string& name, size_t count,
   fputs("[\n", out_);
   for (size_t i = 0; i < count; ++i) {
     fputs(i == 0 ? "    " : ",\n    ", out_);
-    write_nested(out_, element(i), 2);
+    write_element(i);
   }
   fputs("\n  ]", out_);
 }

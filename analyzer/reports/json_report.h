@@ -34,6 +34,9 @@ class JsonObjectWriter {
   // An array member whose elements are made one at a time.
   void array_member(const std::string& name, size_t count,
                     const std::function<nlohmann::ordered_json(size_t)>& element);
+  // The same, for elements that write their own text at this depth (two levels in).
+  void array_member_text(const std::string& name, size_t count,
+                         const std::function<void(size_t)>& write_element);
   void end();  // the closing brace and a newline
 
  private:

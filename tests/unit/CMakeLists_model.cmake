@@ -18,3 +18,9 @@ target_link_libraries(record_pipeline_test PRIVATE heapline_test_support GTest::
 add_dependencies(record_pipeline_test format_fixture heapline_preload)
 target_compile_definitions(record_pipeline_test PRIVATE FORMAT_FIXTURE="$<TARGET_FILE:format_fixture>")
 gtest_discover_tests(record_pipeline_test DISCOVERY_MODE PRE_TEST PROPERTIES TIMEOUT 120)
+
+# json_report_test: the streamed JSON report (leak groups written by hand) against nlohmann's
+# dump of the whole document, with escapes, empty stacks and 64-bit extremes.
+add_executable(json_report_test ${CMAKE_CURRENT_LIST_DIR}/json_report_test.cpp)
+target_link_libraries(json_report_test PRIVATE heapline_analysis GTest::gtest_main)
+gtest_discover_tests(json_report_test DISCOVERY_MODE PRE_TEST PROPERTIES TIMEOUT 60)
