@@ -7,6 +7,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "heapline/trace_format.h"
@@ -58,16 +59,33 @@ RunResult run_sampled(const TempDir& dir, const std::vector<std::string>& args,
   return run_traced(dir, SAMPLING_WORKLOAD, args, options);
 }
 
+// A sampled run that should end before its drain thread starts: it exited cleanly with one
+// trace, and the thread never ran. Skips the test when the run lasted long enough for the
+// thread to start by the clock (a loaded machine), as nothing can then be told.
+struct RunWithoutDrain {
+  RunResult run;
+  Upkeep upkeep;
+};
+void run_without_drain(const TempDir& dir, const std::vector<std::string>& args, EnvVars extra,
+                       RunWithoutDrain* out) {
+  out->run = run_sampled(dir, args, std::move(extra));
+  ASSERT_TRUE(out->run.exited(0)) << out->run.describe();
+  ASSERT_EQ(out->run.traces.size(), 1u);
+  out->upkeep = read_upkeep(out->run.traces[0]);
+  if (out->upkeep.exit_time >= kDrainAfterNs)
+    GTEST_SKIP() << "run too slow (loaded machine) to tell";
+  EXPECT_FALSE(drain_thread_ran(out->upkeep));
+}
+
 // A thread that allocates and exits seals its chunk: that alone no longer starts the drain
 // thread (it did, and cost a two-thread run ~4 ms of CPU and a third thread on the CPUs).
 TEST(SampledDrain, AnExitedThreadLeavesItsChunkAndNameWithoutADrainPass) {
   TempDir dir;
-  const RunResult r = run_sampled(dir, {"200000", "thread"});
-  ASSERT_TRUE(r.exited(0)) << r.describe();
-  ASSERT_EQ(r.traces.size(), 1u);
-  const Upkeep u = read_upkeep(r.traces[0]);
-  if (u.exit_time >= kDrainAfterNs) GTEST_SKIP() << "run too slow (loaded machine) to tell";
-  EXPECT_FALSE(drain_thread_ran(u));
+  RunWithoutDrain quiet;
+  run_without_drain(dir, {"200000", "thread"}, {}, &quiet);
+  if (IsSkipped() || HasFatalFailure()) return;
+  const RunResult& r = quiet.run;
+  const Upkeep& u = quiet.upkeep;
   // The worker's 64-byte blocks (~780 sampled) are its own; its name came from its exit.
   const TraceContents t = read_trace(r.traces[0]);
   uint32_t worker = 0;
@@ -94,12 +112,11 @@ TEST(SampledDrain, AnExitedThreadLeavesItsChunkAndNameWithoutADrainPass) {
 // the program may not run, or allocate, for many intervals.)
 TEST(SampledDrain, SamplePointsTakeTheRssSamplesWhileTheThreadWaits) {
   TempDir dir;
-  const RunResult r = run_sampled(dir, {"3000000"}, {{"HEAPLINE_RSS_MS", "2"}});
-  ASSERT_TRUE(r.exited(0)) << r.describe();
-  ASSERT_EQ(r.traces.size(), 1u);
-  const Upkeep u = read_upkeep(r.traces[0]);
-  if (u.exit_time >= kDrainAfterNs) GTEST_SKIP() << "run too slow (loaded machine) to tell";
-  EXPECT_FALSE(drain_thread_ran(u));
+  RunWithoutDrain quiet;
+  run_without_drain(dir, {"3000000"}, {{"HEAPLINE_RSS_MS", "2"}}, &quiet);
+  if (IsSkipped() || HasFatalFailure()) return;
+  const RunResult& r = quiet.run;
+  const Upkeep& u = quiet.upkeep;
   const TraceContents t = read_trace(r.traces[0]);
   // 3 M blocks of 64 bytes at 16 KiB: a sample point every ~256 allocations, ~12000 in all,
   // over at least ~30 ms of CPU time, so over 15 intervals.
