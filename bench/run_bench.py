@@ -11,14 +11,19 @@ Reported are medians over rounds of:
   - trace bytes per allocation: heapline's trace on disk (st_blocks) vs heaptrack's .zst
   - analysis: allocations per second of `heapline report --json` vs `heaptrack_print` (medians
     of --analysis-rounds alternating runs on the last round's traces)
-With --sample-bytes N, also the sampling mode, and whether its heaviest sites come in the full
+With --sample-bytes N, also the sampling mode. Its slowdown, added cost and cpu come from a loop of
+their own, --sample-pairs pairs of (untraced, sampled) runs that alternate which goes first: the
+target is a ratio of two short runs (churn: ~20 ms) a millisecond apart, which the rounds' few
+samples, taken between heaptrack's and heapline's full runs, cannot resolve (the rounds' figure
+is kept in the JSON and printed on a comment line). Also whether its heaviest sites come in the full
 trace's order (the last round's sampled trace, plus --seeds more untimed runs with fixed seeds),
 and for each adjacent pair of the full trace's top sites the largest interval at which sampling
 tells them apart at 3 standard deviations (sd <= sqrt(B N) per site of B bytes): a pair closer
 than the interval can resolve swaps by chance, whatever the recorder does; the pairs that are
 3 sd apart must come in order, and the script counts the seeds in which they do.
 Usage: bench/run_bench.py [--build build] [--rounds 5] [--only churn1,sqlite3]
-                          [--sample-bytes N [--seeds K]] [--analysis-rounds 3]
+                          [--sample-bytes N [--seeds K] [--sample-pairs 21]]
+                          [--analysis-rounds 3]
 """
 import argparse
 import json
@@ -103,6 +108,7 @@ def main():
     ap.add_argument("--sample-bytes", default="")
     ap.add_argument("--seeds", type=int, default=0)
     ap.add_argument("--analysis-rounds", type=int, default=3)
+    ap.add_argument("--sample-pairs", type=int, default=21)
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     preload = f"{build}/lib/libheapline_preload.so"
@@ -180,6 +186,10 @@ def main():
                     du_bytes(x["files"]) for x in rows[mode]) / max(allocs, 1),
             }
         res["untraced_cpu_s"] = statistics.median(x["cpu"] for x in rows["untraced"])
+        if "sampled" in rows and "sampled" not in failed:
+            res["sampled"]["slowdown_in_rounds"] = res["sampled"]["slowdown"]
+            res["sampled"].update(sampling_pairs(argv, stdin_path, base_env, preload, args,
+                                                 os.path.join(tmp, f"{name}.pairs"), allocs))
         res["analysis_allocs_per_s"] = {"heapline": allocs / hl_analysis,
                                         "heaptrack_print": ht_allocs / max(ht_analysis, 1e-9)}
         if "sampled" in rows and "sampled" not in failed:
@@ -245,6 +255,26 @@ def main():
         json.dump(results, f, indent=2)
 
 
+def sampling_pairs(argv, stdin_path, base_env, preload, args, out, allocs):
+    """Sampled against untraced as --sample-pairs pairs, alternating which runs first; returns
+    the medians of the paired ratios and differences (the traces are deleted as they come)."""
+    os.makedirs(out)
+    sampled_env = dict(base_env, LD_PRELOAD=preload, HEAPLINE_OUTPUT=f"{out}/t.%p.trace",
+                       HEAPLINE_SAMPLE_BYTES=args.sample_bytes)
+    ratios, added, cpu = [], [], []
+    for i in range(args.sample_pairs):
+        runs = {}
+        for mode in (["untraced", "sampled"] if i % 2 == 0 else ["sampled", "untraced"]):
+            runs[mode] = run_tree(argv, stdin_path, sampled_env if mode == "sampled" else base_env)
+            for f in os.listdir(out):
+                os.unlink(os.path.join(out, f))
+        ratios.append(runs["sampled"][0] / runs["untraced"][0])
+        added.append((runs["sampled"][0] - runs["untraced"][0]) / max(allocs, 1) * 1e6)
+        cpu.append(runs["sampled"][1])
+    return {"slowdown": statistics.median(ratios), "added_us_per_alloc": statistics.median(added),
+            "cpu_s": statistics.median(cpu), "pairs": args.sample_pairs}
+
+
 def print_row(name, r, modes):
     if name and not getattr(print_row, "header", False):
         print("| workload | allocs | mode | slowdown | added us/alloc | cpu s (untraced) | "
@@ -267,6 +297,9 @@ def print_row(name, r, modes):
               f"{m['added_us_per_alloc']:.3f} | {m['cpu_s']:.2f} ({r['untraced_cpu_s']:.2f}) | "
               f"{m['profiler_rss_mib']:.1f} | {m['trace_bytes_per_alloc']:.2f} | "
               f"{analysis / 1e6:.2f} |")
+    if "sampled" in r and "slowdown_in_rounds" in r["sampled"]:
+        print(f"#   {name}: sampled slowdown from {r['sampled']['pairs']} (untraced, sampled) "
+              f"pairs; in the rounds it was {r['sampled']['slowdown_in_rounds']:.2f}x")
     for a, b, interval in r.get("top_pairs_3sd_interval", []):
         print(f"#   {name}: top sites at {a}% and {b}% of bytes are 3 sd apart at intervals "
               f"up to {interval} B")
