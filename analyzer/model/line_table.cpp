@@ -7,7 +7,8 @@
 namespace heapline::analysis {
 namespace {
 
-using LineKey = std::tuple<std::string, uint32_t, std::string>;  // file, line, function
+// file, line, function: views of the stacks' interned names, which outlive the table's build.
+using LineKey = std::tuple<std::string_view, uint32_t, std::string_view>;
 
 uint64_t live_in(const std::vector<uint64_t>* live, uint32_t stack_id) {
   return live && stack_id < live->size() ? (*live)[stack_id] : 0;
@@ -52,8 +53,8 @@ std::vector<LineEntry> build_line_table(const AllocationModel& model, StackSymbo
       const ResolvedFrame& f = frames[i];
       // Frames without debug info (stripped libraries) are keyed by function alone: one entry
       // per function, which is what heaptrack shows for them too.
-      auto [it, inserted] = lines.try_emplace({f.file, f.line, f.function});
-      if (inserted) it->second.where = {f.function, f.file, f.line};
+      auto [it, inserted] = lines.try_emplace({f.file(), f.line(), f.function()});
+      if (inserted) it->second.where = {std::string(f.function()), std::string(f.file()), f.line()};
       if (i == site) add(it->second.self, cost);
       if (std::find(seen.begin(), seen.end(), &it->first) != seen.end()) continue;
       seen.push_back(&it->first);

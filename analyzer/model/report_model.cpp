@@ -3,23 +3,30 @@
 #include <algorithm>
 #include <map>
 #include <tuple>
+#include <unordered_map>
 
 namespace heapline::analysis {
 namespace {
 
 // Stacks with the same frames (function, file, line) are one group, whatever their ids: the
 // recorder may give a stack two ids, and different return addresses can map to the same lines.
-std::string stack_key(const std::vector<ResolvedFrame>& frames) {
-  std::string key;
+// Frames' strings are interned (frame_pool.h), so equal names have equal addresses.
+uint64_t stack_hash(const std::vector<ResolvedFrame>& frames) {
+  uint64_t h = frames.size();
   for (const ResolvedFrame& f : frames) {
-    key += f.function;
-    key += '\0';
-    key += f.file;
-    key += '\0';
-    key += std::to_string(f.line);
-    key += '\n';
+    h = (h ^ reinterpret_cast<uintptr_t>(f.function().data())) * 0x9e3779b97f4a7c15ull;
+    h = (h ^ reinterpret_cast<uintptr_t>(f.file().data())) * 0x9e3779b97f4a7c15ull;
+    h = (h ^ f.line()) * 0x9e3779b97f4a7c15ull;
   }
-  return key;
+  return h;
+}
+
+bool same_lines(const std::vector<ResolvedFrame>& a, const std::vector<ResolvedFrame>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const ResolvedFrame& x, const ResolvedFrame& y) {
+                      return x.function().data() == y.function().data() &&
+                             x.file().data() == y.file().data() && x.line() == y.line();
+                    });
 }
 
 }  // namespace
@@ -61,7 +68,8 @@ Report build_report(const TraceInfo& trace, const AllocationModel& model, Symbol
   report.complete = (report.process.exited || report.process.execed) && !report.trace.truncated;
 
   StackSymbolizer stacks(model, symbolizer, options.site_rules);
-  std::map<std::string, size_t> leak_index;
+  report.frame_pool = stacks.pool();
+  std::unordered_multimap<uint64_t, size_t> leak_index;  // stack_hash -> index in report.leaks
   std::map<std::tuple<std::string, uint32_t, std::string>, LineFigures> lines;
   const auto& stats = model.stack_stats();
   for (uint32_t id = 0; id < stats.size(); ++id) {
@@ -85,11 +93,21 @@ Report build_report(const TraceInfo& trace, const AllocationModel& model, Symbol
     }
     // Whole stacks only for the leaks, which show them.
     const std::vector<ResolvedFrame>& frames = stacks.frames(id);
-    const std::string key = stack_key(frames);
-    auto [it, inserted] = leak_index.try_emplace(key, report.leaks.size());
-    if (inserted) report.leaks.push_back({0, 0, site, frames});
-    report.leaks[it->second].bytes += s.live_bytes;
-    report.leaks[it->second].blocks += s.live_blocks;
+    const uint64_t hash = stack_hash(frames);
+    auto [first, last] = leak_index.equal_range(hash);
+    auto match = std::find_if(first, last, [&](const auto& entry) {
+      return same_lines(report.leaks[entry.second].stack, frames);
+    });
+    size_t group;
+    if (match != last) {
+      group = match->second;
+    } else {
+      group = report.leaks.size();
+      leak_index.emplace(hash, group);
+      report.leaks.push_back({0, 0, site, frames});
+    }
+    report.leaks[group].bytes += s.live_bytes;
+    report.leaks[group].blocks += s.live_blocks;
   }
   std::sort(report.leaks.begin(), report.leaks.end(), [](const LeakGroup& a, const LeakGroup& b) {
     return a.bytes != b.bytes ? a.bytes > b.bytes : a.blocks > b.blocks;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,7 @@ struct Report {
   ProcessFacts process;
   bool complete = false;  // ended by return from main / exit() or by exec, the trace whole
   std::vector<LeakGroup> leaks;     // largest first
+  std::shared_ptr<const FramePool> frame_pool;  // what the leaks' frames point to
   std::vector<LineFigures> lines;   // by peak bytes, then bytes allocated
   std::vector<std::string> warnings;
 };

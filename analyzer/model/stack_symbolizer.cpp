@@ -6,15 +6,15 @@
 namespace heapline::analysis {
 namespace {
 
-std::string basename_of(const std::string& path) {
+std::string_view basename_of(std::string_view path) {
   const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
-bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+bool starts_with(std::string_view s, std::string_view prefix) { return s.starts_with(prefix); }
 
-bool is_runtime_module_path(const std::string& path) {
-  const std::string module = basename_of(path);
+bool is_runtime_module_path(std::string_view path) {
+  const std::string_view module = basename_of(path);
   static const char* const kRuntimeModules[] = {"libc.so", "libstdc++.so", "libgcc_s.so",
                                                 "ld-linux", "libheapline_preload.so",
                                                 "libjemalloc.so", "libtcmalloc", "libm.so"};
@@ -63,10 +63,19 @@ void StackSymbolizer::open_modules(uint32_t stack_id) {
     if (ma.module != UINT32_MAX) handle(ma.module);
 }
 
+const FrameSymbol* StackSymbolizer::symbol_of(const SourceFrame& frame,
+                                              const std::string& module_path) {
+  auto [it, inserted] = symbols_.try_emplace(&frame, nullptr);
+  if (inserted)
+    it->second = pool_->intern(frame.function, frame.file, frame.line, module_path, frame.inlined);
+  return it->second;
+}
+
 const std::vector<ResolvedFrame>& StackSymbolizer::frames(uint32_t stack_id) {
-  auto [it, inserted] = cache_.try_emplace(stack_id);
-  if (!inserted) return it->second;
-  std::vector<ResolvedFrame>& out = it->second;
+  std::vector<ResolvedFrame>& out = cached_frames_;
+  if (stack_id == cached_stack_) return out;
+  cached_stack_ = stack_id;
+  out.clear();
   const auto& stacks = model_.stacks();
   if (stack_id >= stacks.size()) return out;
   const StackTrace& trace = stacks[stack_id];
@@ -75,29 +84,29 @@ const std::vector<ResolvedFrame>& StackSymbolizer::frames(uint32_t stack_id) {
     const ModuleAddress& ma = trace.frames[i];
     const uint64_t pc = trace.addresses[i];
     if (ma.module == UINT32_MAX) {
-      out.push_back({unknown_frame_name(pc), "", 0, "", pc, false});
+      out.push_back({pool_->intern(unknown_frame_name(pc), "", 0, "", false), pc});
       continue;
     }
     const std::string& path = modules[ma.module].path;
-    for (const SourceFrame& sf : symbolize(ma))
-      out.push_back({sf.function, sf.file, sf.line, path, pc, sf.inlined});
+    for (const SourceFrame& sf : symbolize(ma)) out.push_back({symbol_of(sf, path), pc});
   }
   return out;
 }
 
-bool StackSymbolizer::is_runtime_source(const std::string& function,
-                                        const std::string& file) const {
+bool StackSymbolizer::is_runtime_source(std::string_view function, std::string_view file) const {
   // Standard-library headers inlined into the program (vector, new_allocator.h, ...).
-  if (starts_with(file, "/usr/include/") || file.find("/c++/") != std::string::npos ||
-      file.find("/bits/") != std::string::npos)
+  if (starts_with(file, "/usr/include/") || file.find("/c++/") != std::string_view::npos ||
+      file.find("/bits/") != std::string_view::npos)
     return true;
   for (const std::regex& re : user_skip_)
-    if (std::regex_search(function, re) || std::regex_search(file, re)) return true;
+    if (std::regex_search(function.begin(), function.end(), re) ||
+        std::regex_search(file.begin(), file.end(), re))
+      return true;
   return false;
 }
 
 bool StackSymbolizer::is_runtime_frame(const ResolvedFrame& f) const {
-  return is_runtime_module_path(f.module) || is_runtime_source(f.function, f.file);
+  return is_runtime_module_path(f.module()) || is_runtime_source(f.function(), f.file());
 }
 
 size_t StackSymbolizer::site_index(uint32_t stack_id) {

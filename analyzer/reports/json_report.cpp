@@ -11,8 +11,8 @@ json location_to_json(const SourceLocation& where) {
 }
 
 json frame_to_json(const ResolvedFrame& f) {
-  return {{"function", f.function}, {"file", f.file},       {"line", f.line},
-          {"module", f.module},     {"inlined", f.inlined}, {"address", f.address}};
+  return {{"function", f.function()}, {"file", f.file()},       {"line", f.line()},
+          {"module", f.module()},     {"inlined", f.inlined()}, {"address", f.address}};
 }
 
 namespace {
@@ -99,7 +99,7 @@ void write_nested(FILE* out, const json& value, int depth) {
 }
 
 // A string as nlohmann dumps it (escaped and quoted), appended to `out`.
-void append_quoted(std::string& out, const std::string& text) { out += json(text).dump(); }
+void append_quoted(std::string& out, std::string_view text) { out += json(text).dump(); }
 
 // What write_nested(leak_to_json(g), 2) writes, byte for byte, without building the group's
 // JSON objects: a big program's leaks hold millions of frames (cc1plus: 2.8 M frames of 46 000
@@ -120,12 +120,12 @@ void write_leak(FILE* out, const LeakGroup& g, std::string& text) {
     for (size_t i = 0; i < g.stack.size(); ++i) {
       const ResolvedFrame& f = g.stack[i];
       text += i == 0 ? "\n        {\n          \"function\": " : ",\n        {\n          \"function\": ";
-      append_quoted(text, f.function);
+      append_quoted(text, f.function());
       text += ",\n          \"file\": ";
-      append_quoted(text, f.file);
-      text += ",\n          \"line\": " + std::to_string(f.line) + ",\n          \"module\": ";
-      append_quoted(text, f.module);
-      text += f.inlined ? ",\n          \"inlined\": true" : ",\n          \"inlined\": false";
+      append_quoted(text, f.file());
+      text += ",\n          \"line\": " + std::to_string(f.line()) + ",\n          \"module\": ";
+      append_quoted(text, f.module());
+      text += f.inlined() ? ",\n          \"inlined\": true" : ",\n          \"inlined\": false";
       text += ",\n          \"address\": " + std::to_string(f.address) + "\n        }";
     }
     text += "\n      ]";

@@ -115,9 +115,13 @@ void print_text_leaks(const Report& r, FILE* out) {
     fprintf(out, "\n%s in %" PRIu64 " blocks allocated at %s\n", human_bytes(g.bytes).c_str(),
             g.blocks, where(g.site).c_str());
     for (const ResolvedFrame& f : g.stack) {
-      fprintf(out, "    %s%s", f.inlined ? "(inlined) " : "", f.function.empty() ? "??" : f.function.c_str());
-      if (!f.file.empty()) fprintf(out, "  %s:%u", f.file.c_str(), f.line);
-      else if (!f.module.empty()) fprintf(out, "  in %s", f.module.c_str());
+      const std::string_view function = f.function().empty() ? "??" : f.function();
+      fprintf(out, "    %s%.*s", f.inlined() ? "(inlined) " : "", static_cast<int>(function.size()),
+              function.data());
+      if (!f.file().empty())
+        fprintf(out, "  %.*s:%u", static_cast<int>(f.file().size()), f.file().data(), f.line());
+      else if (!f.module().empty())
+        fprintf(out, "  in %.*s", static_cast<int>(f.module().size()), f.module().data());
       fputc('\n', out);
     }
   }

@@ -50,7 +50,7 @@ uint32_t marker_line(const std::string& source, const std::string& marker) {
   return e2e::marker_line_in(std::string(ANALYSIS_SOURCES) + "/" + source, marker);
 }
 
-bool same_file(const std::string& path, const std::string& name) {
+bool same_file(std::string_view path, std::string_view name) {
   return !path.empty() && fs::path(path).filename() == fs::path(name).filename();
 }
 
@@ -104,9 +104,9 @@ std::string describe(const Report& r) {
     out += "  leak " + std::to_string(g.bytes) + " B in " + std::to_string(g.blocks) +
            " at " + g.site.function + " " + g.site.file + ":" + std::to_string(g.site.line) + "\n";
     for (const auto& f : g.stack)
-      out += "      " + f.function + " " + f.file + ":" + std::to_string(f.line) +
-             (f.inlined ? " (inlined)" : "") + " [" + fs::path(f.module).filename().string() +
-             "]\n";
+      out += "      " + std::string(f.function()) + " " + std::string(f.file()) + ":" +
+             std::to_string(f.line()) + (f.inlined() ? " (inlined)" : "") + " [" +
+             fs::path(f.module()).filename().string() + "]\n";
   }
   for (const auto& l : r.lines)
     out += "  line " + l.where.file + ":" + std::to_string(l.where.line) + " " +

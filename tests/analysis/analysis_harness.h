@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -81,6 +82,6 @@ LeakTotals leaked_in(const Report& r, const std::string& file);
 // The whole report (summary, leak sites, lines) as text for failure messages.
 std::string describe(const Report& r);
 
-bool same_file(const std::string& path, const std::string& name);
+bool same_file(std::string_view path, std::string_view name);
 
 }  // namespace heapline::analysis_test

@@ -118,7 +118,7 @@ TEST(Cli, ReportJsonHasEveryContractField) {
   const uint32_t line = marker_line("analysis_leaks_cxx.cpp", "@leak64");
   bool seen = false;
   for (const json& l : doc.at("lines")) {
-    if (l.at("line") != line || !same_file(l.at("file"), "analysis_leaks_cxx.cpp")) continue;
+    if (l.at("line") != line || !same_file(l.at("file").get<std::string>(), "analysis_leaks_cxx.cpp")) continue;
     seen = true;
     EXPECT_EQ(l.at("allocations"), 100);
     EXPECT_EQ(l.at("bytes_allocated"), 6400);

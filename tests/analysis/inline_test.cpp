@@ -49,19 +49,19 @@ void check_build(const char* program, bool expect_inlined) {
     seen = true;
     EXPECT_EQ(g.site.function, "make_record");
     size_t site = 0;
-    while (site < g.stack.size() && !(g.stack[site].line == alloc &&
-                                      same_file(g.stack[site].file, kSource)))
+    while (site < g.stack.size() && !(g.stack[site].line() == alloc &&
+                                      same_file(g.stack[site].file(), kSource)))
       ++site;
     ASSERT_LT(site + 2, g.stack.size());
     // The inlined frame and its caller share one return address at -O2; at -O0 they are two
     // real frames.
-    EXPECT_EQ(g.stack[site].inlined, expect_inlined);
-    EXPECT_EQ(g.stack[site + 1].function, "fill_table");
-    EXPECT_TRUE(same_file(g.stack[site + 1].file, kSource));
-    EXPECT_EQ(g.stack[site + 1].line, call);
-    EXPECT_FALSE(g.stack[site + 1].inlined);
-    EXPECT_EQ(g.stack[site + 2].function, "main");
-    EXPECT_EQ(g.stack[site + 2].line, fill);
+    EXPECT_EQ(g.stack[site].inlined(), expect_inlined);
+    EXPECT_EQ(g.stack[site + 1].function(), "fill_table");
+    EXPECT_TRUE(same_file(g.stack[site + 1].file(), kSource));
+    EXPECT_EQ(g.stack[site + 1].line(), call);
+    EXPECT_FALSE(g.stack[site + 1].inlined());
+    EXPECT_EQ(g.stack[site + 2].function(), "main");
+    EXPECT_EQ(g.stack[site + 2].line(), fill);
   }
   EXPECT_TRUE(seen);
 }

@@ -147,12 +147,12 @@ TEST(ProgramLeaks, HelperSiteIsFollowedByItsCaller) {
       seen = true;
       size_t i = 0;
       while (i < g.stack.size() &&
-             !(g.stack[i].line == site && same_file(g.stack[i].file, source)))
+             !(g.stack[i].line() == site && same_file(g.stack[i].file(), source)))
         ++i;
       ASSERT_LT(i + 1, g.stack.size()) << describe(run.report);
-      EXPECT_TRUE(same_file(g.stack[i + 1].file, source)) << describe(run.report);
-      EXPECT_EQ(g.stack[i + 1].line, call) << describe(run.report);
-      EXPECT_EQ(g.stack[i + 1].function, "main");
+      EXPECT_TRUE(same_file(g.stack[i + 1].file(), source)) << describe(run.report);
+      EXPECT_EQ(g.stack[i + 1].line(), call) << describe(run.report);
+      EXPECT_EQ(g.stack[i + 1].function(), "main");
     }
     EXPECT_TRUE(seen) << describe(run.report);
   }
@@ -167,10 +167,10 @@ TEST(ProgramLeaks, FramesWithoutDebugInfoHaveNoLine) {
     size_t starts = 0;
     for (const auto& g : run.report.leaks)
       for (const auto& f : g.stack) {
-        if (f.function != "_start") continue;
+        if (f.function() != "_start") continue;
         ++starts;
-        EXPECT_EQ(f.file, "") << program << "\n" << describe(run.report);
-        EXPECT_EQ(f.line, 0u);
+        EXPECT_EQ(f.file(), "") << program << "\n" << describe(run.report);
+        EXPECT_EQ(f.line(), 0u);
       }
     EXPECT_GT(starts, 0u) << describe(run.report);
   }

@@ -108,7 +108,7 @@ TEST(Dlopen, LeaksOfUnloadedLibrariesAreTheirOwnLines) {
       ASSERT_FALSE(g.stack.empty());
       // The innermost frame of the site is in the plugin, resolved though it was unloaded.
       bool in_module = false;
-      for (const auto& f : g.stack) in_module |= f.module == e.module && f.line == line;
+      for (const auto& f : g.stack) in_module |= f.module() == e.module && f.line() == line;
       EXPECT_TRUE(in_module) << e.module;
     }
   }
@@ -117,8 +117,8 @@ TEST(Dlopen, LeaksOfUnloadedLibrariesAreTheirOwnLines) {
   for (const auto& g : r.leaks) {
     if (!same_file(g.site.file, "analysis_plugin_a.c") || g.site.function != "plugin_a_run") continue;
     ASSERT_GE(g.stack.size(), 2u);
-    EXPECT_TRUE(same_file(g.stack[1].file, "analysis_dlopen.c"));
-    EXPECT_EQ(g.stack[1].line, call);
+    EXPECT_TRUE(same_file(g.stack[1].file(), "analysis_dlopen.c"));
+    EXPECT_EQ(g.stack[1].line(), call);
   }
   const LineFigures freed = line_at(r, "analysis_plugin_a.c", marker_line("analysis_plugin_a.c", "@a_freed"));
   EXPECT_EQ(freed.allocations, 4u);

@@ -24,3 +24,8 @@ gtest_discover_tests(record_pipeline_test DISCOVERY_MODE PRE_TEST PROPERTIES TIM
 add_executable(json_report_test ${CMAKE_CURRENT_LIST_DIR}/json_report_test.cpp)
 target_link_libraries(json_report_test PRIVATE heapline_analysis GTest::gtest_main)
 gtest_discover_tests(json_report_test DISCOVERY_MODE PRE_TEST PROPERTIES TIMEOUT 60)
+
+# frame_pool_test: interned frames (what a report's leak stacks point to).
+add_executable(frame_pool_test ${CMAKE_CURRENT_LIST_DIR}/frame_pool_test.cpp)
+target_link_libraries(frame_pool_test PRIVATE heapline_analysis GTest::gtest_main)
+gtest_discover_tests(frame_pool_test DISCOVERY_MODE PRE_TEST PROPERTIES TIMEOUT 60)

@@ -21,13 +21,16 @@ std::string streamed(const Report& r, const ReportJsonTail& tail = {}) {
   return text;
 }
 
-ResolvedFrame frame(std::string function, std::string file, uint32_t line, bool inlined,
-                    uint64_t address) {
-  return {std::move(function), std::move(file), line, "/usr/lib/libz\"q\\.so", address, inlined};
+// The report keeps the pool its frames point to, as build_report's does.
+ResolvedFrame frame(FramePool& pool, std::string_view function, std::string_view file,
+                    uint32_t line, bool inlined, uint64_t address) {
+  return {pool.intern(function, file, line, "/usr/lib/libz\"q\\.so", inlined), address};
 }
 
 Report report_with_awkward_leaks() {
   Report r;
+  auto pool = std::make_shared<FramePool>();
+  r.frame_pool = pool;
   r.summary.allocations = 3;
   r.summary.leaked_bytes = UINT64_MAX;
   r.complete = true;
@@ -35,9 +38,9 @@ Report report_with_awkward_leaks() {
   deep.bytes = UINT64_MAX;
   deep.blocks = 100;
   deep.site = {"operator new(unsigned long)", "with \"quotes\" and \\ and \t tab", 4294967295u};
-  deep.stack = {frame("f<int>()", "/src/a.cpp", 12, false, 0x7fff'ffff'ffff'fff0ull),
-                frame("inlined \xc3\xa9t\xc3\xa9", "", 0, true, 0),
-                frame("", "/src/control\x01char.c", 7, false, 1)};
+  deep.stack = {frame(*pool, "f<int>()", "/src/a.cpp", 12, false, 0x7fff'ffff'ffff'fff0ull),
+                frame(*pool, "inlined \xc3\xa9t\xc3\xa9", "", 0, true, 0),
+                frame(*pool, "", "/src/control\x01char.c", 7, false, 1)};
   LeakGroup empty_stack;
   empty_stack.bytes = 64;
   empty_stack.blocks = 1;

@@ -31,8 +31,8 @@ std::map<std::string, ByCaller> leaks_by_marker(const Report& r, const std::stri
     if (g.site.line != site || !same_file(g.site.file, kSource)) continue;
     std::string found = "<none>";
     for (const auto& f : g.stack) {
-      if (!same_file(f.file, kSource) || f.line == site) continue;
-      auto it = marker_of_line.find(f.line);
+      if (!same_file(f.file(), kSource) || f.line() == site) continue;
+      auto it = marker_of_line.find(f.line());
       if (it != marker_of_line.end()) {
         found = it->second;
         break;
@@ -46,7 +46,7 @@ std::map<std::string, ByCaller> leaks_by_marker(const Report& r, const std::stri
 
 size_t frames_at(const std::vector<analysis::ResolvedFrame>& stack, uint32_t line) {
   size_t n = 0;
-  for (const auto& f : stack) n += same_file(f.file, kSource) && f.line == line;
+  for (const auto& f : stack) n += same_file(f.file(), kSource) && f.line() == line;
   return n;
 }
 
