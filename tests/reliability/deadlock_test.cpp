@@ -32,12 +32,10 @@ void expect_consistent(const TraceTally& t) {
 
 // 200 forks (traced) while THREADS threads malloc/free flat out, and with a library path one more
 // thread dlopens/dlcloses it; children end by `child_end`. Each process's trace is checked.
-void fork_while_allocating(const std::vector<std::string>& args, format::ExitKind child_end,
-                           const e2e::EnvVars& env = {}) {
+void fork_while_allocating(const std::vector<std::string>& args, format::ExitKind child_end) {
   constexpr int kForks = 200;
   TempDir dir;
   RunOptions options;
-  options.env = env;
   options.timeout_ms = 90000;  // untraced it takes ~4 s on 2 cores, traced ~10 s
   std::vector<std::string> all{std::to_string(kForks)};
   all.insert(all.end(), args.begin(), args.end());
@@ -76,11 +74,6 @@ void fork_while_allocating(const std::vector<std::string>& args, format::ExitKin
 // The recorder's fork gate now keeps fork out of every thread's capture (see fork_gate.h).
 TEST(Deadlock, ForkWhileFourThreadsAreInsideTheAllocator) {
   fork_while_allocating({"4"}, format::ExitKind::kExit);
-}
-
-// The same with the gate's fallback, atomic counts, as where the kernel refuses membarrier().
-TEST(Deadlock, ForkWhileFourThreadsAreInsideTheAllocatorWithAtomicGate) {
-  fork_while_allocating({"4"}, format::ExitKind::kExit, {{"HEAPLINE_FORK_GATE", "atomic"}});
 }
 
 // The same with a thread loading and unloading a library all the while. Without heapline's care
