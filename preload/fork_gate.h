@@ -8,17 +8,11 @@
 // So the fork prepare handler closes this gate: it holds back threads about to enter the
 // recorder and waits (boundedly) for those inside to leave; the parent and child handlers open it.
 //
-// Entering and leaving cost a plain store each: a thread counts itself in a slot of its own,
-// and the forker makes those stores visible with membarrier(). Where membarrier is not to be had
-// (a kernel before 4.14, a seccomp filter), or all slots are taken, a thread counts itself in
-// one of 64 stripes with atomic adds instead (fork_gate.cpp).
+// Entering costs one uncontended atomic add: each thread counts itself in one of 64 stripes on
+// cache lines of their own (no registry of threads, nothing to clean up when a thread exits).
 #pragma once
 
 namespace heapline::preload {
-
-// At the recorder's start, before any thread records: registers membarrier for the process,
-// unless `allow_membarrier` is false (HEAPLINE_FORK_GATE=atomic), or it fails.
-void init_fork_gate(bool allow_membarrier);
 
 // RAII: the calling thread is inside the recorder for this object's lifetime. Waits while a
 // fork is in progress, unless `may_wait` is false (a signal handler's recording: the code it
@@ -45,10 +39,6 @@ class ForkWindow {
  private:
   bool opened_;
 };
-
-// Whether the calling thread's sections are counted in a slot of its own, with plain stores (for
-// tests: threads beyond the slots, and all threads without membarrier, use the stripes).
-bool fork_gate_slot_of_own();
 
 // Fork prepare handler: hold new sections back, wait (at most about a second: a thread inside may
 // be waiting for a chunk, which holds no lock of libunwind's) for the others to leave.

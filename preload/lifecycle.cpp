@@ -190,7 +190,6 @@ void ensure_initialized() {
   InternalPhase internal;
   resolve_real_functions();
   g_options = read_options();
-  init_fork_gate(!g_options.fork_gate_atomic);
   g_max_depth = g_options.max_depth;
   init_sampler(g_options.sample_bytes, g_options.sample_seed);
   init_stack_capture(g_options.frame_pointers   ? UnwindMethod::kFramePointer

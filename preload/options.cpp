@@ -38,8 +38,6 @@ Options read_options() {
   const char* unwind = getenv("HEAPLINE_UNWIND");
   o.frame_pointers = unwind && strcmp(unwind, "fp") == 0;
   o.libunwind_only = unwind && strcmp(unwind, "libunwind") == 0;
-  const char* gate = getenv("HEAPLINE_FORK_GATE");
-  o.fork_gate_atomic = gate && strcmp(gate, "atomic") == 0;
   return o;
 }
 

@@ -14,9 +14,6 @@
 //   HEAPLINE_SAMPLE_BYTES sampling mode: record allocations by a Poisson process over bytes with
 //                         this mean interval (0 = record every allocation, the default)
 //   HEAPLINE_SAMPLE_SEED  seed of the sampler (default: from the clock and pid)
-//   HEAPLINE_FORK_GATE    "atomic": count threads in and out of the recorder with atomic adds,
-//                         not plain stores made visible by membarrier() (fork_gate.h); for tests
-//                         of the fallback (membarrier is used where the kernel allows it)
 //   HEAPLINE_MANIFEST     if set, the path of each trace is appended to this file (used by
 //                         `heapline run` to tell the user where traces went)
 #pragma once
@@ -37,7 +34,6 @@ struct Options {
   uint64_t sample_seed;
   bool frame_pointers;
   bool libunwind_only;
-  bool fork_gate_atomic;
 };
 
 // Parses the environment with getenv only (no allocation). Invalid numbers keep the default.

@@ -42,12 +42,3 @@ target_compile_definitions(trace_reader_test PRIVATE
   HEAPLINE_PRELOAD_LIBRARY="$<TARGET_FILE:heapline_preload>")
 # TIMEOUT: the every-offset truncation and byte-flip sweeps must never hang.
 gtest_discover_tests(trace_reader_test DISCOVERY_MODE PRE_TEST PROPERTIES TIMEOUT 120)
-
-# fork_gate_test: the recorder's fork gate, compiled in (no recorder around it): no fork lands
-# inside a section, with membarrier and with atomic counts; gone threads' slots are reused.
-add_executable(fork_gate_test ${CMAKE_CURRENT_LIST_DIR}/fork_gate_test.cpp
-               ${CMAKE_CURRENT_LIST_DIR}/../../preload/fork_gate.cpp
-               ${CMAKE_CURRENT_LIST_DIR}/../../preload/loader_walks.cpp)
-target_include_directories(fork_gate_test PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../../preload)
-target_link_libraries(fork_gate_test PRIVATE GTest::gtest_main Threads::Threads)
-gtest_discover_tests(fork_gate_test DISCOVERY_MODE PRE_TEST PROPERTIES TIMEOUT 120)
