@@ -1,10 +1,18 @@
 #include "module_debug_info.h"
 
+#include <elfutils/libdwelf.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
+#include "debug_file_search.h"
 #include "demangle.h"
 
 namespace heapline::analysis {
@@ -36,6 +44,23 @@ std::string describe(const std::string& build_id) {
   return build_id.empty() ? std::string("none") : build_id;
 }
 
+// The first PT_LOAD's p_vaddr, which a debug file shares with its module unless one of them was
+// prelinked after the split (then libdwfl's address_sync logic is needed: the image is not used).
+std::optional<GElf_Addr> first_load_vaddr(Elf* elf) {
+  size_t count = 0;
+  if (elf == nullptr || elf_getphdrnum(elf, &count) != 0) return std::nullopt;
+  for (size_t i = 0; i < count; ++i) {
+    GElf_Phdr phdr;
+    if (gelf_getphdr(elf, static_cast<int>(i), &phdr) != nullptr && phdr.p_type == PT_LOAD)
+      return phdr.p_vaddr;
+  }
+  return std::nullopt;
+}
+
+struct ElfEnd {
+  void operator()(Elf* elf) const { elf_end(elf); }
+};
+
 }  // namespace
 
 ModuleDebugInfo::ModuleDebugInfo(const std::string& debuginfo_path)
@@ -44,7 +69,7 @@ ModuleDebugInfo::ModuleDebugInfo(const std::string& debuginfo_path)
   // find_elf is only consulted for modules reported without a file; we always pass one, but
   // dwfl wants a valid callback anyway. find_debuginfo does the separate-debug-file search.
   callbacks_.find_elf = dwfl_build_id_find_elf;
-  callbacks_.find_debuginfo = dwfl_standard_find_debuginfo;
+  callbacks_.find_debuginfo = &ModuleDebugInfo::find_debuginfo;
   callbacks_.section_address = dwfl_offline_section_address;
   callbacks_.debuginfo_path = &debuginfo_path_ptr_;
   dwfl_ = dwfl_begin(&callbacks_);
@@ -52,6 +77,31 @@ ModuleDebugInfo::ModuleDebugInfo(const std::string& debuginfo_path)
 
 ModuleDebugInfo::~ModuleDebugInfo() {
   if (dwfl_ != nullptr) dwfl_end(dwfl_);
+  if (image_dwfl_ != nullptr) dwfl_end(image_dwfl_);  // before image_, which it reads
+  if (debug_fd_ >= 0) close(debug_fd_);
+}
+
+int ModuleDebugInfo::find_debuginfo(Dwfl_Module* module, void** userdata, const char* name,
+                                    Dwarf_Addr base, const char* file_name, const char* debuglink,
+                                    GElf_Word debuglink_crc, char** debuginfo_file_name) {
+  auto* self = static_cast<ModuleDebugInfo*>(userdata != nullptr ? *userdata : nullptr);
+  // dwfl also asks this callback for a DWZ alt file, once the module's DWARF is open (its debug
+  // bias is known then): that search stays libdwfl's.
+  Dwarf_Addr debug_bias = 0;
+  dwfl_module_info(module, nullptr, nullptr, nullptr, &debug_bias, nullptr, nullptr, nullptr);
+  const bool alt_file = debug_bias != static_cast<Dwarf_Addr>(-1);
+  if (self == nullptr || alt_file || self->dwarf_source_ == DwarfSource::kLoaded)
+    return dwfl_standard_find_debuginfo(module, userdata, name, base, file_name, debuglink,
+                                        debuglink_crc, debuginfo_file_name);
+  if (self->debug_fd_ >= 0) {
+    const int fd = fcntl(self->debug_fd_, F_DUPFD_CLOEXEC, 0);
+    if (fd >= 0) *debuginfo_file_name = strdup(self->dwarf_file_.c_str());
+    return fd;
+  }
+  // Nothing to find (see find_dwarf()); errno 0 makes dwfl fall back to .dynsym, as after an
+  // empty standard search.
+  errno = 0;
+  return -1;
 }
 
 std::string ModuleDebugInfo::report(const std::string& path) {
@@ -134,14 +184,129 @@ ModuleDebugInfo::OpenResult ModuleDebugInfo::open(const ModuleIdentity& identity
     return result;
   }
 
-  Dwarf_Addr dwarf_bias = 0;
-  result.module->has_dwarf_ = dwfl_module_getdwarf(result.module->module_, &dwarf_bias) != nullptr;
+  void** userdata = nullptr;
+  dwfl_module_info(result.module->module_, &userdata, nullptr, nullptr, nullptr, nullptr, nullptr,
+                   nullptr);
+  *userdata = result.module.get();
+  result.module->find_dwarf(options);
   if (!result.module->has_dwarf_) {
     result.warnings.push_back(path + ": no debug info (build-id " +
                               describe(result.module->build_id_hex()) +
                               "); showing symbol-table names only");
   }
   return result;
+}
+
+void ModuleDebugInfo::find_dwarf(const SymbolizerOptions& options) {
+  // libdwfl's order: DWARF in the module itself first (dwarf_begin_elf's own test)...
+  Dwarf_Addr bias = 0;
+  Elf* elf = dwfl_module_getelf(module_, &bias);
+  const char* main_file = nullptr;
+  dwfl_module_info(module_, nullptr, nullptr, nullptr, nullptr, nullptr, &main_file, nullptr);
+  if (elf != nullptr && main_file != nullptr && elf_has_dwarf_sections(elf)) {
+    dwarf_source_ = DwarfSource::kFile;
+    dwarf_file_ = main_file;
+    has_dwarf_ = true;
+    return;
+  }
+  // ...then the build-id debug file, whose own build-id must match...
+  const std::string build_id = build_id_hex();
+  if (!build_id.empty()) {
+    BuildIdFile found = open_build_id_debug_file(options.debug_roots, build_id);
+    if (found.fd >= 0) {
+      std::unique_ptr<Elf, ElfEnd> debug(elf_begin(found.fd, ELF_C_READ_MMAP, nullptr));
+      const void* bits = nullptr;
+      const ssize_t length = debug != nullptr ? dwelf_elf_gnu_build_id(debug.get(), &bits) : -1;
+      const unsigned char* expected = nullptr;
+      GElf_Addr vaddr = 0;
+      const int expected_length = dwfl_module_build_id(module_, &expected, &vaddr);
+      if (length > 0 && length == expected_length && std::memcmp(bits, expected, length) == 0) {
+        dwarf_source_ = DwarfSource::kFile;
+        dwarf_file_ = found.path;
+        debug_fd_ = found.fd;
+        has_dwarf_ = elf_has_dwarf_sections(debug.get());
+        return;
+      }
+      close(found.fd);
+    } else if (!found.failed && !debuginfod_configured()) {
+      // ...and when no file exists where the debuglink search looks, there is nothing to find.
+      GElf_Word crc = 0;
+      const char* debuglink = elf != nullptr ? dwelf_elf_gnu_debuglink(elf, &crc) : nullptr;
+      if (main_file != nullptr && !debuglink_candidates_exist(main_file, debuglink, debuginfo_path_))
+        return;  // kNone
+    }
+  }
+  // Anything else (a debuglink file, a build-id file that does not match, no build-id at all,
+  // debuginfod): libdwfl's own search and load, now, as before any of this existed.
+  dwarf_source_ = DwarfSource::kLoaded;
+  dwarf_loaded_ = true;
+  Dwarf_Addr dwarf_bias = 0;
+  has_dwarf_ = dwfl_module_getdwarf(module_, &dwarf_bias) != nullptr;
+}
+
+std::vector<std::string> ModuleDebugInfo::load_dwarf(const std::atomic<bool>* cancel) {
+  std::vector<std::string> warnings;
+  if (dwarf_loaded_ || !has_dwarf_) return warnings;
+  dwarf_loaded_ = true;
+  const char* module_path = nullptr;
+  dwfl_module_info(module_, nullptr, nullptr, nullptr, nullptr, nullptr, &module_path, nullptr);
+  const std::string name = module_path != nullptr ? module_path : dwarf_file_;
+
+  const int fd = ::open(dwarf_file_.c_str(), O_RDONLY | O_CLOEXEC);
+  InflatedDebugFile inflated;
+  if (fd >= 0) {
+    inflated = inflate_debug_file(fd, cancel);
+    close(fd);
+  }
+  if (cancel != nullptr && cancel->load()) {
+    has_dwarf_ = false;
+    return warnings;
+  }
+  if (!inflated.error.empty())
+    warnings.push_back(name + ": " + dwarf_file_ + ": " + inflated.error);
+  if (!inflated.image.empty() && report_inflated(inflated)) return warnings;
+
+  // Not compressed (nothing to gain), or not rewritable: libdw reads the file itself.
+  Dwarf_Addr dwarf_bias = 0;
+  has_dwarf_ = dwfl_module_getdwarf(module_, &dwarf_bias) != nullptr;
+  if (!has_dwarf_)
+    warnings.push_back(name + ": debug info unreadable (" + dwfl_errmsg(-1) +
+                       "); showing symbol-table names only");
+  return warnings;
+}
+
+bool ModuleDebugInfo::report_inflated(InflatedDebugFile& inflated) {
+  image_dwfl_ = dwfl_begin(&callbacks_);
+  if (image_dwfl_ == nullptr) return false;
+  dwfl_report_begin(image_dwfl_);
+  Dwfl_Module* module =
+      dwfl_report_offline_memory(image_dwfl_, std::filesystem::path(dwarf_file_).filename().c_str(),
+                                 dwarf_file_.c_str(), inflated.image.data(), inflated.image.size());
+  dwfl_report_end(image_dwfl_, nullptr, nullptr);
+  Dwarf_Addr main_bias = 0;
+  Dwarf_Addr image_bias = 0;
+  Elf* image_elf = module != nullptr ? dwfl_module_getelf(module, &image_bias) : nullptr;
+  const auto image_vaddr = first_load_vaddr(image_elf);
+  Dwarf_Addr dwarf_bias = 0;
+  if (image_vaddr && image_vaddr == first_load_vaddr(dwfl_module_getelf(module_, &main_bias)) &&
+      dwfl_module_getdwarf(module, &dwarf_bias) != nullptr) {
+    image_ = std::move(inflated.image);
+    dwarf_module_ = module;
+    dwarf_bias_ = image_bias;
+    dwfl_module_info(module, nullptr, &dwarf_start_, &dwarf_end_, nullptr, nullptr, nullptr,
+                     nullptr);
+    return true;
+  }
+  dwfl_end(image_dwfl_);
+  image_dwfl_ = nullptr;
+  return false;
+}
+
+std::optional<Dwarf_Addr> ModuleDebugInfo::dwarf_address(uint64_t elf_vaddr) const {
+  if (dwarf_module_ == nullptr) return dwfl_address(elf_vaddr);
+  const Dwarf_Addr address = elf_vaddr + dwarf_bias_;
+  if (address < elf_vaddr || address < dwarf_start_ || address >= dwarf_end_) return std::nullopt;
+  return address;
 }
 
 std::optional<Dwarf_Addr> ModuleDebugInfo::dwfl_address(uint64_t elf_vaddr) const {

@@ -7,16 +7,27 @@
 // DWZ alt files, and debuginfod when the user set DEBUGINFOD_URLS), and dwfl_module_addrinfo
 // searches .symtab, .dynsym and the .gnu_debugdata mini-debuginfo for the no-DWARF fallback.
 // With dwarf_begin_elf we would re-implement all of that, badly.
+//
+// Opening is split in two, because only the second step is costly (libc's DWARF: 10 MB to
+// inflate) and a report that shows no frame of a module still needs its warnings:
+//  - open() reports the ELF, checks build-ids and finds which file holds the DWARF (the module
+//    itself, or its build-id debug file: see debug_file_search.h) and whether it has any. That
+//    decides the module's warnings, at the cost of reading a few headers.
+//  - load_dwarf() reads the DWARF. When that file's sections are zlib-compressed, it inflates them
+//    itself into an image (inflated_debug_file.h) reported in a second Dwfl that serves the DWARF
+//    lookups, while the first keeps serving symbols from the same files as before.
 #pragma once
 
 #include <elfutils/libdwfl.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "inflated_debug_file.h"
 #include "symbolizer.h"
 
 namespace heapline::analysis {
@@ -37,11 +48,20 @@ class ModuleDebugInfo {
   ModuleDebugInfo(const ModuleDebugInfo&) = delete;
   ModuleDebugInfo& operator=(const ModuleDebugInfo&) = delete;
 
-  Dwfl_Module* module() const { return module_; }
+  // Reads the DWARF if open() found some (once; later calls return nothing). Returns warnings:
+  // a compressed section that does not inflate, or DWARF that libdw refuses after open() found
+  // its sections. Stops early, as if there were no DWARF, once `*cancel` is true.
+  std::vector<std::string> load_dwarf(const std::atomic<bool>* cancel = nullptr);
+
   bool has_dwarf() const { return has_dwarf_; }
 
-  // The dwfl address of `elf_vaddr`, or nullopt when it lies outside the module's loadable
-  // segments (a garbage pc, or one that really belongs to another module).
+  // The module and address that inline_frames() takes for `elf_vaddr`, once load_dwarf() ran and
+  // found DWARF; nullopt outside the module.
+  Dwfl_Module* dwarf_module() const { return dwarf_module_ != nullptr ? dwarf_module_ : module_; }
+  std::optional<Dwarf_Addr> dwarf_address(uint64_t elf_vaddr) const;
+
+  // The dwfl address of `elf_vaddr` for symbol_name(), or nullopt when it lies outside the
+  // module's loadable segments (a garbage pc, or one that really belongs to another module).
   std::optional<Dwarf_Addr> dwfl_address(uint64_t elf_vaddr) const;
 
   // Demangled ELF symbol covering `dwfl_addr`, "" if no symbol does.
@@ -50,9 +70,24 @@ class ModuleDebugInfo {
  private:
   ModuleDebugInfo(const std::string& debuginfo_path);
 
+  // Where the module's DWARF is, as open() found it.
+  enum class DwarfSource {
+    kNone,      // nowhere: the debuglink search can find nothing and debuginfod is not set up
+    kFile,      // dwarf_file_ (the module itself, or its build-id debug file)
+    kLoaded,    // unknown to us: libdwfl's own search already ran in open(), DWARF loaded or not
+  };
+
   // Reports `path` into this object's Dwfl. Returns "" on success, else why it failed.
   std::string report(const std::string& path);
   std::string build_id_hex() const;
+  void find_dwarf(const SymbolizerOptions& options);
+  bool report_inflated(InflatedDebugFile& inflated);
+
+  // dwfl's find_debuginfo callback: hands over the debug file find_dwarf() chose, so that dwfl
+  // does not search (nor dlopen debuginfod) again.
+  static int find_debuginfo(Dwfl_Module* module, void** userdata, const char* name,
+                            Dwarf_Addr base, const char* file_name, const char* debuglink,
+                            GElf_Word debuglink_crc, char** debuginfo_file_name);
 
   // dwfl_begin keeps pointers to the callbacks and to the debuginfo_path string: both live here,
   // in a heap object that never moves, for as long as the Dwfl.
@@ -64,6 +99,17 @@ class ModuleDebugInfo {
   Dwarf_Addr bias_ = 0;  // dwfl address - ELF vaddr of the main file (0 as we report it)
   Dwarf_Addr start_ = 0, end_ = 0;
   bool has_dwarf_ = false;
+
+  DwarfSource dwarf_source_ = DwarfSource::kNone;
+  std::string dwarf_file_;        // kFile: its path
+  int debug_fd_ = -1;             // kFile and a separate debug file: open on it, for the callback
+  bool dwarf_loaded_ = false;
+
+  // The inflated copy of dwarf_file_ and the Dwfl that reads it (see the file comment).
+  ElfImage image_;
+  Dwfl* image_dwfl_ = nullptr;
+  Dwfl_Module* dwarf_module_ = nullptr;
+  Dwarf_Addr dwarf_bias_ = 0, dwarf_start_ = 0, dwarf_end_ = 0;
 
   // Function symbols sorted by address, built on the first symbol_name() call.
   struct Symbol {

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cinttypes>
 #include <condition_variable>
 #include <cstdio>
@@ -42,24 +43,33 @@ std::string module_key(const ModuleIdentity& module) {
 
 }  // namespace
 
+// A module opened on its own thread: open() first (its warnings, cheap), then its DWARF.
 struct Symbolizer::Prefetch {
-  ModuleDebugInfo::OpenResult result;
-  bool failed = false;  // open() threw (out of memory): open it again when asked for
   std::mutex mutex;
-  std::condition_variable finished;
-  bool done = false;
+  std::condition_variable changed;
+  bool opened = false;  // open() returned: `failed` and `warnings` are set
+  bool loaded = false;  // load_dwarf() returned too: `module` and `load_warnings` are set
+  bool failed = false;  // open() threw (out of memory): open it again when asked for
+  std::vector<std::string> warnings;
+  std::unique_ptr<ModuleDebugInfo> module;
+  std::vector<std::string> load_warnings;
+  std::atomic<bool> abandoned{false};  // nobody will ask for it: stop inflating
 
-  void wait() {
+  void wait_until(const bool& flag) {
     std::unique_lock lock(mutex);
-    finished.wait(lock, [&] { return done; });
+    changed.wait(lock, [&] { return flag; });
   }
 };
 
 Symbolizer::Symbolizer(SymbolizerOptions options) : options_(std::move(options)) {}
 
-// Out of line: ModuleDebugInfo is only complete here. A prefetch still running is not waited
-// for: its thread owns its slot and ends on its own (or with the process).
-Symbolizer::~Symbolizer() = default;
+// A prefetch still running is not waited for: its thread owns its slot and ends on its own (or
+// with the process), sooner for being told that its DWARF is wanted no more.
+Symbolizer::~Symbolizer() {
+  for (auto& [key, prefetch] : prefetched_) prefetch->abandoned = true;
+  for (auto& [key, entry] : modules_)
+    if (entry.loading != nullptr) entry.loading->abandoned = true;
+}
 
 void Symbolizer::prefetch(const ModuleIdentity& module) {
   std::string key = module_key(module);
@@ -75,11 +85,30 @@ void Symbolizer::prefetch(const ModuleIdentity& module) {
     } catch (...) {
       failed = true;
     }
-    std::lock_guard lock(p->mutex);
-    p->result = std::move(result);
-    p->failed = failed;
-    p->done = true;
-    p->finished.notify_all();
+    {
+      std::lock_guard lock(p->mutex);
+      p->warnings = std::move(result.warnings);
+      p->failed = failed;
+      p->opened = true;
+    }
+    p->changed.notify_all();
+    // The asker may now take the warnings and go on; it waits for `loaded` only when it needs a
+    // frame of this module (a text report may need none of libc's).
+    std::vector<std::string> load_warnings;
+    if (result.module != nullptr) {
+      try {
+        load_warnings = result.module->load_dwarf(&p->abandoned);
+      } catch (...) {
+        // out of memory while loading: the module's DWARF stays unread, its symbols still work
+      }
+    }
+    {
+      std::lock_guard lock(p->mutex);
+      p->module = std::move(result.module);
+      p->load_warnings = std::move(load_warnings);
+      p->loaded = true;
+    }
+    p->changed.notify_all();
   }).detach();
   prefetched_.emplace(std::move(key), std::move(p));
 }
@@ -105,6 +134,7 @@ const std::vector<SourceFrame>& Symbolizer::symbolize(ModuleHandle module, uint6
 const std::vector<SourceFrame>& Symbolizer::symbolize(ModuleEntry& entry, uint64_t elf_vaddr) {
   auto found = entry.frames_by_address.find(elf_vaddr);
   if (found != entry.frames_by_address.end()) return found->second;
+  load_dwarf(entry);
   // Resolve before inserting: if resolve() throws, no empty vector is left in the cache.
   std::vector<SourceFrame> frames = resolve(entry, elf_vaddr);
   ++stats_.addresses_resolved;
@@ -120,16 +150,37 @@ Symbolizer::ModuleEntry& Symbolizer::module_entry(const ModuleIdentity& module) 
   entry.basename = basename_of(module.path);
   ModuleDebugInfo::OpenResult opened;
   auto prefetched = prefetched_.find(key);
-  if (prefetched != prefetched_.end()) prefetched->second->wait();
-  if (prefetched != prefetched_.end() && !prefetched->second->failed)
-    opened = std::move(prefetched->second->result);
-  else
+  std::shared_ptr<Prefetch> prefetch;
+  if (prefetched != prefetched_.end()) {
+    prefetch = std::move(prefetched->second);
+    prefetched_.erase(prefetched);
+    prefetch->wait_until(prefetch->opened);
+  }
+  if (prefetch != nullptr && !prefetch->failed) {
+    opened.warnings = std::move(prefetch->warnings);  // its thread is done with them
+    entry.loading = std::move(prefetch);
+  } else {
     opened = ModuleDebugInfo::open(module, options_);
-  if (prefetched != prefetched_.end()) prefetched_.erase(prefetched);
+  }
   entry.debug_info = std::move(opened.module);
   for (std::string& warning : opened.warnings) warn(std::move(warning));
   ++stats_.modules_opened;
   return modules_.emplace(std::move(key), std::move(entry)).first->second;
+}
+
+void Symbolizer::load_dwarf(ModuleEntry& entry) {
+  if (entry.dwarf_loaded) return;
+  entry.dwarf_loaded = true;
+  std::vector<std::string> warnings;
+  if (entry.loading != nullptr) {
+    entry.loading->wait_until(entry.loading->loaded);
+    entry.debug_info = std::move(entry.loading->module);
+    warnings = std::move(entry.loading->load_warnings);
+    entry.loading.reset();
+  } else if (entry.debug_info != nullptr) {
+    warnings = entry.debug_info->load_dwarf();
+  }
+  for (std::string& warning : warnings) warn(std::move(warning));
 }
 
 std::vector<SourceFrame> Symbolizer::resolve(const ModuleEntry& entry, uint64_t elf_vaddr) const {
@@ -143,7 +194,9 @@ std::vector<SourceFrame> Symbolizer::resolve(const ModuleEntry& entry, uint64_t 
   }
 
   std::vector<SourceFrame> frames;
-  if (info->has_dwarf()) frames = inline_frames(info->module(), *address);
+  if (info->has_dwarf())
+    if (const std::optional<Dwarf_Addr> dwarf_address = info->dwarf_address(elf_vaddr))
+      frames = inline_frames(info->dwarf_module(), *dwarf_address);
   if (frames.empty()) frames.emplace_back();  // no CU covers it: symbol table only
   // Only the physical (last) frame can fall back to the symbol table: inlined code has no
   // symbol of its own, the symbol covering it is the caller's.

@@ -65,16 +65,19 @@ class Symbolizer {
 
   // Starts opening `module` on a background thread, for a caller that will almost surely ask for
   // it later: its debug info then loads while the caller does other work (reading the trace).
-  // Opening libc's separate debug file (compressed DWARF) costs ~230 M instructions, as much as
-  // reading a trace of a million events, and every leak's stack has a libc frame at its root.
+  // Opening libc's separate debug file (compressed DWARF) costs ~230 M instructions with libdw's
+  // own inflate, as much as reading a trace of a million events, and every leak's stack has a
+  // libc frame at its root.
   // Nothing shows until the module is asked for: its warnings then come in the order they would
   // have without the prefetch, and a prefetched module never asked for changes no output.
-  // Asking for a prefetched module waits for its prefetch only: other modules open on the
-  // caller's thread meanwhile (each module has its own Dwfl, Elf and Dwarf handles, and libdw and
-  // libelf keep no shared mutable state between handles; their error codes are thread-local).
+  // Asking for a prefetched module waits for the cheap first step of its prefetch only (finding
+  // its files, which decides its warnings); symbolizing an address in it waits for its DWARF.
+  // Other modules open on the caller's thread meanwhile (each module has its own Dwfl, Elf and
+  // Dwarf handles, and libdw and libelf keep no shared mutable state between handles; their
+  // error codes are thread-local).
   // A prefetch never asked for is not waited for at all: the Symbolizer's destructor leaves it to
-  // finish on its own (a report without leaks waited ~45 ms at exit for libc's debug info it
-  // never needed: nine tenths of the report of a short run).
+  // finish on its own, and tells it to stop inflating (a report without leaks waited ~45 ms at
+  // exit for libc's debug info it never needed: nine tenths of the report of a short run).
   void prefetch(const ModuleIdentity& module);
 
   // Non-fatal problems met so far (module missing on disk, build-id mismatch, no debug info), one
@@ -89,6 +92,8 @@ class Symbolizer {
   Stats stats() const { return stats_; }
 
  private:
+  struct Prefetch;  // a module being opened in the background (symbolizer.cpp)
+
   // Per module: the opened debug info (null when no usable file was found) and the address cache.
   // Node-based maps keep the returned vector references stable across rehashing.
   struct ModuleEntry {
@@ -96,11 +101,14 @@ class Symbolizer {
     std::string basename;
     std::unordered_map<uint64_t, std::vector<SourceFrame>> frames_by_address;
     ModuleHandle handle = SIZE_MAX;  // its index in handles_, once module_handle() gave one
+    // Its DWARF is read on the first address asked for, not when the module is opened: until
+    // then, a prefetch may still be reading it (`loading`, which then holds debug_info).
+    std::shared_ptr<Prefetch> loading;
+    bool dwarf_loaded = false;
   };
 
-  struct Prefetch;  // a module being opened in the background (symbolizer.cpp)
-
   ModuleEntry& module_entry(const ModuleIdentity& module);
+  void load_dwarf(ModuleEntry& entry);
   const std::vector<SourceFrame>& symbolize(ModuleEntry& entry, uint64_t elf_vaddr);
   std::vector<SourceFrame> resolve(const ModuleEntry& entry, uint64_t elf_vaddr) const;
   void warn(std::string message);
