@@ -9,6 +9,8 @@ packages=(
   libzstd-dev          # recorder: chunk compression; analyzer: decompression
   libjemalloc-dev      # tests: a target under jemalloc (the analyzer was measured on it: no gain, see README)
   libdw-dev libelf-dev # analyzer: DWARF symbolization (elfutils)
+  libdeflate-dev       # analyzer: inflates compressed debug sections ahead of libdw (~2x zlib)
+  libc6-dbg            # analyzer: libc's frames in reports; tests: the compressed-DWARF check on it
   libspdlog-dev        # analyzer: logging
   libgtest-dev libgmock-dev # tests
   nlohmann-json3-dev   # analyzer: JSON reports

@@ -41,11 +41,11 @@ std::vector<std::string> analysis_warnings(const Symbolizer& symbolizer, const T
   return out;
 }
 
-void prefetch_report_debug_info(AllocationModel& model, Symbolizer& symbolizer) {
-  model.set_module_listener([&symbolizer, first = true](const ModuleInfo& m) mutable {
+void prefetch_report_debug_info(AllocationModel& model, Symbolizer& symbolizer, bool whole_stacks) {
+  model.set_module_listener([&symbolizer, whole_stacks, first = true](const ModuleInfo& m) mutable {
     const size_t slash = m.path.rfind('/');
     const bool libc = m.path.compare(slash == std::string::npos ? 0 : slash + 1, 7, "libc.so") == 0;
-    if (first || libc) symbolizer.prefetch({m.path, m.build_id_hex});
+    if (first || (libc && whole_stacks)) symbolizer.prefetch({m.path, m.build_id_hex});
     first = false;
   });
 }
@@ -54,7 +54,7 @@ Report analyze_trace(const std::string& path, const AnalysisOptions& options) {
   TraceReader reader(path);
   AllocationModel model;
   Symbolizer symbolizer;
-  prefetch_report_debug_info(model, symbolizer);
+  prefetch_report_debug_info(model, symbolizer, options.leak_groups);
   model.read_all(reader);
   return build_report(reader.info(), model, symbolizer, options);
 }

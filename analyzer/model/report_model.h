@@ -62,9 +62,12 @@ Report analyze_trace(const std::string& path, const AnalysisOptions& options);
 // is read, the debug info the report is all but sure to need: the executable's (the first module
 // record; main() and most allocation sites are there) and libc's, which every leak group's stack
 // shows (the root frames of every thread's stack, __libc_start_call_main or start_thread, are
-// libc's). libc's separate debug file is the most costly to open (compressed DWARF: ~200 M
-// instructions, as much as reading a trace of a million events).
-void prefetch_report_debug_info(AllocationModel& model, Symbolizer& symbolizer);
+// libc's). libc's separate debug file is the most costly to open (compressed DWARF: ~10 MB to
+// inflate). Without `whole_stacks` (a report without leak groups: only sites, which are never
+// in libc but for a stack made of runtime frames alone) libc is not prefetched: its DWARF would
+// be read for nothing on a core the reader needs.
+void prefetch_report_debug_info(AllocationModel& model, Symbolizer& symbolizer,
+                                bool whole_stacks = true);
 // The same from a model already read, so that a command needing more than the Report (`leaks`:
 // growth too) reads the trace and opens debug info once. The report's warnings are the
 // symbolizer's so far.

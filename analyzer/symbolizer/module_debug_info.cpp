@@ -198,6 +198,7 @@ ModuleDebugInfo::OpenResult ModuleDebugInfo::open(const ModuleIdentity& identity
 }
 
 void ModuleDebugInfo::find_dwarf(const SymbolizerOptions& options) {
+  inflate_ = options.inflate_compressed_debug;
   // libdwfl's order: DWARF in the module itself first (dwarf_begin_elf's own test)...
   Dwarf_Addr bias = 0;
   Elf* elf = dwfl_module_getelf(module_, &bias);
@@ -252,7 +253,7 @@ std::vector<std::string> ModuleDebugInfo::load_dwarf(const std::atomic<bool>* ca
   dwfl_module_info(module_, nullptr, nullptr, nullptr, nullptr, nullptr, &module_path, nullptr);
   const std::string name = module_path != nullptr ? module_path : dwarf_file_;
 
-  const int fd = ::open(dwarf_file_.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = inflate_ ? ::open(dwarf_file_.c_str(), O_RDONLY | O_CLOEXEC) : -1;
   InflatedDebugFile inflated;
   if (fd >= 0) {
     inflated = inflate_debug_file(fd, cancel);
@@ -262,8 +263,14 @@ std::vector<std::string> ModuleDebugInfo::load_dwarf(const std::atomic<bool>* ca
     has_dwarf_ = false;
     return warnings;
   }
-  if (!inflated.error.empty())
-    warnings.push_back(name + ": " + dwarf_file_ + ": " + inflated.error);
+  if (!inflated.error.empty()) {
+    // Not handed to libdw: on a corrupt stream its zlib path can "succeed" with garbage DWARF
+    // (seen with a .debug_info whose middle was overwritten), and wrong lines are worse than none.
+    warnings.push_back(name + ": " + dwarf_file_ + ": " + inflated.error +
+                       "; showing symbol-table names only");
+    has_dwarf_ = false;
+    return warnings;
+  }
   if (!inflated.image.empty() && report_inflated(inflated)) return warnings;
 
   // Not compressed (nothing to gain), or not rewritable: libdw reads the file itself.

@@ -54,6 +54,8 @@ class ModuleDebugInfo {
   std::vector<std::string> load_dwarf(const std::atomic<bool>* cancel = nullptr);
 
   bool has_dwarf() const { return has_dwarf_; }
+  // True once load_dwarf() reads the DWARF from an inflated copy of its file.
+  bool reads_inflated_image() const { return dwarf_module_ != nullptr; }
 
   // The module and address that inline_frames() takes for `elf_vaddr`, once load_dwarf() ran and
   // found DWARF; nullopt outside the module.
@@ -104,6 +106,7 @@ class ModuleDebugInfo {
   std::string dwarf_file_;        // kFile: its path
   int debug_fd_ = -1;             // kFile and a separate debug file: open on it, for the callback
   bool dwarf_loaded_ = false;
+  bool inflate_ = true;           // SymbolizerOptions::inflate_compressed_debug
 
   // The inflated copy of dwarf_file_ and the Dwfl that reads it (see the file comment).
   ElfImage image_;

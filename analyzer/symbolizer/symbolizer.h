@@ -35,6 +35,9 @@ struct SymbolizerOptions {
   // Roots of separate debug-info trees, searched as <root>/.build-id/xx/rest.debug and as
   // <root>/<dir of module>/<debuglink name>. Tests point this at a temporary directory.
   std::vector<std::string> debug_roots = {"/usr/lib/debug"};
+  // Inflate zlib-compressed DWARF sections ahead of libdw (inflated_debug_file.h). Off: libdw
+  // inflates them itself, as it would without heapline's help; tests compare the two.
+  bool inflate_compressed_debug = true;
 };
 
 class ModuleDebugInfo;  // one opened ELF (+ its separate debug file), see module_debug_info.h
@@ -88,6 +91,7 @@ class Symbolizer {
   struct Stats {
     size_t modules_opened = 0;       // distinct (path, build_id) pairs opened
     size_t addresses_resolved = 0;   // distinct (module, address) pairs looked up in libdw
+    size_t inflated_images = 0;      // modules whose DWARF is read from an inflated copy
   };
   Stats stats() const { return stats_; }
 

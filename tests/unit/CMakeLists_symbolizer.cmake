@@ -26,10 +26,15 @@ add_custom_command(TARGET symbolizer_fixture POST_BUILD
   # Fully stripped, pointing at the .debug file (same directory) through .gnu_debuglink.
   COMMAND ${CMAKE_OBJCOPY} --strip-all --add-gnu-debuglink=${_fixture}.debug
           ${_fixture} ${_fixture}_debuglinked
+  # The same with SHF_COMPRESSED (zlib) DWARF, as distributions ship debug files, and a whole
+  # program built with -gz: both are read through the inflated-image path.
+  COMMAND ${CMAKE_OBJCOPY} --compress-debug-sections=zlib ${_fixture}.debug ${_fixture}.zlib.debug
+  COMMAND ${CMAKE_OBJCOPY} --compress-debug-sections=zlib ${_fixture} ${_fixture}_zlib
   VERBATIM)
 unset(_fixture)
 
-add_executable(symbolizer_test ${CMAKE_CURRENT_LIST_DIR}/symbolizer_test.cpp)
+add_executable(symbolizer_test ${CMAKE_CURRENT_LIST_DIR}/symbolizer_test.cpp
+                               ${CMAKE_CURRENT_LIST_DIR}/compressed_debug_test.cpp)
 target_link_libraries(symbolizer_test PRIVATE heapline_symbolizer GTest::gtest_main)
 add_dependencies(symbolizer_test symbolizer_fixture)
 target_compile_definitions(symbolizer_test PRIVATE
