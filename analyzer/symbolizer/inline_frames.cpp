@@ -119,6 +119,17 @@ ScopeArray concrete_scope_chain(Dwarf_Die* cu, Dwarf_Addr pc, int& depth) {
   const int count = dwarf_getscopes(cu, pc, &raw);
   ScopeArray scopes(raw);
   if (count <= 0) return nullptr;
+  // Up to the first inlined instance dwarf_getscopes' scopes *are* the concrete chain: when a
+  // subprogram comes first, nothing past it is read, and the second walk of the CU's DIE tree
+  // (half of a libc pc's cost: its CUs are large) is not needed.
+  for (int i = 0; i < count; ++i) {
+    const int tag = dwarf_tag(&scopes[i]);
+    if (tag == DW_TAG_inlined_subroutine) break;
+    if (tag == DW_TAG_subprogram) {
+      depth = count;
+      return scopes;
+    }
+  }
   Dwarf_Die innermost = scopes[0];
   raw = nullptr;
   const int chain_depth = dwarf_getscopes_die(&innermost, &raw);
