@@ -19,14 +19,15 @@
 //
 // Memory: (8 + sizeof(Value)) bytes per slot; at most 3/4 of the slots are used before the table
 // doubles, so 4/3 to 8/3 slots per live block. It grows with the most blocks live at once, never
-// with the number of events.
+// with the number of events. A big table lives in transparent huge pages (zeroed_pages.h).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <type_traits>
 #include <utility>
+
+#include "model/zeroed_pages.h"
 
 namespace heapline::analysis {
 
@@ -145,15 +146,17 @@ class AddressMap {
   // Moves every entry into a table of `new_capacity` slots, trying locality first when the
   // table is big enough, and scattering as soon as one key would land too far from home.
   void rehash(size_t new_capacity) {
-    std::unique_ptr<Slot[]> old = std::move(slots_);
+    ZeroedPages old_storage = std::move(storage_);
+    const Slot* old = slots_;
     const size_t old_capacity = old ? capacity() : 0;
     mask_ = new_capacity - 1;
     shift_ = 64;
     for (size_t c = new_capacity; c > 1; c >>= 1) --shift_;
     if (new_capacity != old_capacity) scatter_ = new_capacity < kMinLocalCapacity;
     for (;;) {
-      slots_ = std::make_unique<Slot[]>(new_capacity);  // value-initialized: every key 0
-      if (place_all(old.get(), old_capacity)) return;
+      storage_ = ZeroedPages(new_capacity * sizeof(Slot));  // every key 0
+      slots_ = static_cast<Slot*>(storage_.data());
+      if (place_all(old, old_capacity)) return;
       scatter_ = true;  // only a local placement can fail
     }
   }
@@ -173,7 +176,8 @@ class AddressMap {
 
   static constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;  // 2^64 / golden ratio
 
-  std::unique_ptr<Slot[]> slots_;
+  ZeroedPages storage_;
+  Slot* slots_ = nullptr;  // in storage_
   size_t mask_ = 0;    // capacity - 1 (capacity is a power of two); 0 before the first insert
   unsigned shift_ = 64;
   size_t size_ = 0;    // entries in slots_ (the zero key not counted)
