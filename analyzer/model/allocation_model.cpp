@@ -20,27 +20,22 @@ StackStats& AllocationModel::grow_stats(uint32_t stack_id) {
   return stats_[stack_id];
 }
 
-void AllocationModel::capture_for_peak(StackStats& s) const {
-  if (s.captured_peak == peak_epoch_) return;
-  s.peak_bytes = s.live_bytes;
-  s.peak_blocks = s.live_blocks;
-  s.captured_peak = peak_epoch_;
-}
-
 void AllocationModel::on_alloc(const AllocRecord& r) {
   see_time(r.time_ns);
   uint64_t size = r.size;
   double weight = 1;
-  if (summary_.sample_bytes) {
+  const bool sampled = summary_.sample_bytes != 0;
+  if (sampled) {
     // Horvitz-Thompson: a block sampled with probability p counts 1/p times.
     const double p = -std::expm1(-static_cast<double>(r.size) / static_cast<double>(summary_.sample_bytes));
     weight = p > 0 ? 1 / p : 1;
     const double estimate = static_cast<double>(r.size) * weight;
     size = static_cast<uint64_t>(std::llround(estimate));
     bytes_allocated_variance_ += estimate * estimate * (1 - (p > 0 ? p : 1));
+    // The estimated counts are read only for a sampled trace (finish()).
+    estimated_allocations_ += weight;
   }
   ++summary_.allocations;
-  estimated_allocations_ += weight;
   summary_.bytes_allocated += size;
   // One lookup: the new block takes the slot. A block still live there was freed (the allocator
   // never hands out a live block): its free comes later in this tick's merge, or was not
@@ -58,7 +53,7 @@ void AllocationModel::on_alloc(const AllocRecord& r) {
   StackStats& s = stats_for(r.stack_id);
   capture_for_peak(s);
   ++s.allocations;
-  s.estimated_allocations += weight;
+  if (sampled) s.estimated_allocations += weight;
   s.bytes_allocated += size;
   s.live_bytes += size;
   ++s.live_blocks;
@@ -104,7 +99,7 @@ bool AllocationModel::release(uint64_t address, bool implicit, bool temporary) {
     ++summary_.temporary_allocations;
   }
   live_bytes_ -= block.size;
-  if (!implicit) estimated_frees_ += block.weight;
+  if (!implicit && summary_.sample_bytes) estimated_frees_ += block.weight;
   return true;
 }
 

@@ -126,7 +126,13 @@ class AllocationModel final : public RecordVisitor, public AddressLookahead {
     return stack_id < stats_.size() ? stats_[stack_id] : grow_stats(stack_id);
   }
   StackStats& grow_stats(uint32_t stack_id);
-  void capture_for_peak(StackStats& s) const;
+  // Inline: up to three calls per record, nearly always returning at once.
+  void capture_for_peak(StackStats& s) const {
+    if (s.captured_peak == peak_epoch_) return;
+    s.peak_bytes = s.live_bytes;
+    s.peak_blocks = s.live_blocks;
+    s.captured_peak = peak_epoch_;
+  }
   // Ends the live block at `address`; false if there is none.
   bool release(uint64_t address, bool implicit, bool temporary);
   void see_time(uint64_t time_ns) {

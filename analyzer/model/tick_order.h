@@ -41,6 +41,7 @@ class TickOrder {
   }
   // The early free of `address` by another thread in the window, if any (and forgets it).
   bool take_early_free(uint64_t time_ns, uint64_t address, uint32_t tid, Free* out) {
+    if (early_.empty()) return false;  // nearly always (and forgetting can wait)
     forget_before(time_ns);
     for (size_t i = 0; i < early_.size(); ++i) {
       if (early_[i].free.address != address || early_[i].free.tid == tid) continue;
@@ -58,6 +59,7 @@ class TickOrder {
   }
   // True (and forgets it) if a free of `address` is owed: this free ended the block already.
   bool take_owed_free(uint64_t time_ns, uint64_t address) {
+    if (owed_.empty()) return false;
     forget_before(time_ns);
     for (size_t i = 0; i < owed_.size(); ++i) {
       if (owed_[i].free.address != address) continue;

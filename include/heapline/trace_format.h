@@ -182,6 +182,28 @@ struct Cursor {
     return *p++;
   }
   uint64_t varint() {
+    // Where a whole varint's room is left (all but a section's last bytes), no bounds check
+    // per byte: the reader decodes ~3 varints a record, and this was a third of its time.
+    if (static_cast<size_t>(end - p) >= 10) {
+      uint64_t v = p[0];
+      if (v < 0x80) {
+        ++p;
+        return v;
+      }
+      v &= 0x7f;
+      for (int i = 1; i < 9; ++i) {
+        const uint64_t b = p[i];
+        v |= (b & 0x7f) << (7 * i);
+        if (b < 0x80) {
+          p += i + 1;
+          return v;
+        }
+      }
+      if (p[9] > 1) return fail();  // the 10th byte carries bit 63 alone
+      v |= static_cast<uint64_t>(p[9]) << 63;
+      p += 10;
+      return v;
+    }
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
       if (p >= end) return fail();
