@@ -63,7 +63,12 @@ void ChunkDecoder::corrupt(const char* what) const {
   throw TraceError(*path_, file_offset_ + position, std::string("corrupt record: ") + what);
 }
 
-bool ChunkDecoder::advance() {
+bool ChunkDecoder::torn_record() {
+  if (lenient_) return false;
+  corrupt("record runs past the end of its chunk");
+}
+
+bool ChunkDecoder::advance_any() {
   if (cursor_.remaining() == 0) {
     if (sizes_.remaining() || addresses_.remaining()) corrupt("sections longer than their records");
     return false;
