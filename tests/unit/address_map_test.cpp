@@ -138,6 +138,8 @@ TEST(AddressMap, DensePagesSwitchToScatteredPlacement) {
   for (uint64_t i = 0; i < 200000; ++i) keys.push_back(base + 8 * i);
   for (uint64_t k : keys) ASSERT_NO_FATAL_FAILURE(c.insert(k, k - base));
   EXPECT_TRUE(c.map().scattered());
+  // Its last doublings moved it between tables in mmap'ed huge-page memory (zeroed_pages.h).
+  ASSERT_GT(c.map().capacity() * (8 + sizeof(Block)), 2 * ZeroedPages::kHugePage);
   ASSERT_NO_FATAL_FAILURE(c.verify_all({base - 8, base + 8 * 200000}));
   std::shuffle(keys.begin(), keys.end(), std::mt19937_64(7));
   for (size_t i = 0; i < keys.size(); i += 2) ASSERT_NO_FATAL_FAILURE(c.take(keys[i]));
@@ -157,6 +159,28 @@ TEST(AddressMap, AlignedAndCollidingKeys) {
   // Top bits only: keys whose page numbers differ only above bit 52.
   for (uint64_t i = 1; i < 4096; ++i) ASSERT_NO_FATAL_FAILURE(c.insert(i << 52, i));
   ASSERT_NO_FATAL_FAILURE(c.verify_all());
+}
+
+// The table's storage: zero bytes, writable, a big one starting on a huge-page boundary, and
+// moved (not copied) with its owner.
+TEST(ZeroedPages, SmallAndBigAreZeroAndBigIsHugePageAligned) {
+  for (const size_t bytes : {size_t{24}, size_t{64} << 10, ZeroedPages::kHugePage,
+                             3 * ZeroedPages::kHugePage + 24}) {
+    ZeroedPages pages(bytes);
+    auto* p = static_cast<unsigned char*>(pages.data());
+    ASSERT_NE(p, nullptr);
+    EXPECT_TRUE(std::all_of(p, p + bytes, [](unsigned char b) { return b == 0; })) << bytes;
+    if (bytes >= ZeroedPages::kHugePage) {
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % ZeroedPages::kHugePage, 0u) << bytes;
+    }
+    p[0] = 1;
+    p[bytes - 1] = 2;
+    ZeroedPages moved(std::move(pages));
+    EXPECT_EQ(moved.data(), p);
+    EXPECT_EQ(pages.data(), nullptr);
+    EXPECT_EQ(static_cast<unsigned char*>(moved.data())[bytes - 1], 2);
+  }
+  EXPECT_EQ(ZeroedPages(0).data(), nullptr);
 }
 
 }  // namespace

@@ -9,7 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -251,13 +253,14 @@ class LoggingVisitor : public RecordVisitor {
     add(r.time_ns, "lost " + n(r.allocations) + " " + n(r.frees));
   }
 
- private:
-  static std::string n(uint64_t v) { return std::to_string(v); }
-  static std::string hex(uint64_t v) {
+ static std::string hex(uint64_t v) {
     char buf[24];
     snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
     return buf;
   }
+
+ private:
+  static std::string n(uint64_t v) { return std::to_string(v); }
   void add(uint64_t time_ns, const std::string& what) { log.push_back(n(time_ns) + " " + what); }
 };
 
@@ -397,6 +400,119 @@ TEST(TraceDecode, FreesNameTheirBlockByAgeOrdinalDeltaOrAddress) {
   EXPECT_EQ(r.log[8], at(10) + "free tid=7 api=free addr=10000");
   EXPECT_EQ(r.log[9], at(10) + "free tid=7 api=free addr=10100");
   EXPECT_EQ(r.log[10], at(10) + "free tid=7 api=free addr=99000");
+}
+
+// Many full frames of one stream, as a real trace has them: the reader decodes allocations and
+// frees away from a section's end without per-field bounds checks, and near it with them, so
+// every field width (1- to 10-byte varints), every free code, and a teardown of frees only
+// (whose frame has no sizes or addresses left) must give back exactly what was coded.
+TEST(TraceDecode, LongStreamsDecodeEveryFieldWidthAndFreeCode) {
+  TraceBuilder t;
+  StreamCoder coder;
+  std::mt19937_64 rng(2024);
+  std::vector<std::string> expect;
+  std::vector<uint64_t> live;
+  uint64_t ticks = 1000, frame_ticks = ticks, seq = 0, top = 0x55d0c0de0000;
+  auto wide = [&](unsigned max_bits) {  // a value of a random bit width, so every varint length
+    const unsigned bits = static_cast<unsigned>(rng() % (max_bits + 1));
+    return bits == 0 ? 0 : (rng() >> (64 - bits));
+  };
+  StreamRecords frame;
+  auto flush = [&] {
+    t.stream_frame(seq + 1, seq, 7, frame_ticks, frame.payload());
+    ++seq;
+    frame = StreamRecords{};
+    frame_ticks = ticks;
+  };
+  auto room_left = [&] {
+    return frame.records.bytes.size() + frame.sizes.bytes.size() + frame.addresses.bytes.size() <
+           3 * TraceBuilder::kChunkSize;
+  };
+  auto free_one = [&](uint64_t dt, uint64_t address) {
+    ticks += dt;
+    const uint8_t api = rng() % 4 == 0 ? 11 : 15;
+    frame.free(coder, dt, api, address);
+    expect.push_back(at(ticks) + "free tid=7 api=" + api_name(static_cast<format::AllocApi>(api)) +
+                     " addr=" + LoggingVisitor::hex(address));
+  };
+  for (int i = 0; i < 40000; ++i) {
+    if (!room_left()) flush();
+    const uint64_t dt = rng() % 8 == 0 ? wide(24) : 0;
+    if (!live.empty() && rng() % 100 < 48) {
+      // The latest block (by age), one of the last few, or any (ordinal delta, or by address
+      // once out of the window's 4-way buckets); now and then a block never allocated here.
+      const size_t pick = rng() % 3 == 0 ? live.size() - 1 - rng() % std::min<size_t>(3, live.size())
+                                         : rng() % live.size();
+      const uint64_t address = rng() % 50 == 0 ? 0x7f0000000000 + 16 * wide(30) : live[pick];
+      if (address == live[pick]) {
+        live[pick] = live.back();
+        live.pop_back();
+      }
+      free_one(dt, address);
+    } else {
+      // A freed address again (the history's codes), or a new one near or far from the last.
+      uint64_t address;
+      if (rng() % 3 == 0 && !expect.empty()) {
+        address = top - 16 * (rng() % 64);
+      } else {
+        top += rng() % 16 == 0 ? 16 * wide(40) : 16 * (1 + rng() % 8);
+        address = top;
+      }
+      if (std::find(live.begin(), live.end(), address) != live.end()) continue;
+      const uint64_t size = wide(63), stack = wide(32);
+      const uint8_t api = static_cast<uint8_t>(rng() % 4);
+      ticks += dt;
+      frame.alloc(coder, dt, api, size, address, stack);
+      live.push_back(address);
+      expect.push_back(at(ticks) + "alloc tid=7 api=" +
+                       api_name(static_cast<format::AllocApi>(api)) + " size=" +
+                       std::to_string(size) + " addr=" + LoggingVisitor::hex(address) +
+                       " stack=" + std::to_string(stack));
+    }
+  }
+  flush();
+  // Teardown: thousands of frees after the frame's last allocation.
+  frame.alloc(coder, 0, 0, 8, 0x1000, 1);
+  expect.push_back(at(ticks) + "alloc tid=7 api=malloc size=8 addr=1000 stack=1");
+  for (const uint64_t address : live) {
+    if (!room_left()) flush();
+    free_one(rng() % 2, address);
+  }
+  flush();
+  ASSERT_GT(seq, 20u);
+  const Replay r = replay(t.bytes());
+  ASSERT_EQ(r.log.size(), expect.size());
+  for (size_t i = 0; i < expect.size(); ++i) ASSERT_EQ(r.log[i], expect[i]) << "record " << i;
+}
+
+// Corruption in the middle of a long frame (where fields are read without bounds checks) is
+// found as at its end: a free code naming no block, an unknown allocation function, and a
+// varint longer than 64 bits each stop the read with the frame's offset.
+TEST(TraceDecode, CorruptionInsideALongFrameIsFound) {
+  auto corrupt_after = [](int n, auto&& add_bad) {
+    TraceBuilder t;
+    StreamCoder coder;
+    StreamRecords s;
+    for (int i = 0; i < n; ++i) s.alloc(coder, 1, 0, 100 + i, 0x10000 + 32 * i, 3);
+    add_bad(s.records);
+    for (int i = 0; i < n; ++i) s.free(coder, 1, 11, 0x10000 + 32 * i);
+    const uint64_t at_frame = t.stream_frame(1, 0, 7, 10, s.payload());
+    const TraceError e = expect_error(t.bytes());
+    EXPECT_EQ(e.offset(), at_frame);
+    return std::string(e.what());
+  };
+  std::string what = corrupt_after(200, [](Records& r) {
+    r.kind(RecordKind::kFree, 0).u8(11).v(2 * 500 + 1);  // age 500: only 200 allocations
+  });
+  EXPECT_NE(what.find("past the end"), std::string::npos) << what;
+  what = corrupt_after(200, [](Records& r) { r.kind(RecordKind::kFree, 0).u8(200).v(1); });
+  EXPECT_NE(what.find("unknown allocation function"), std::string::npos) << what;
+  what = corrupt_after(200, [](Records& r) {
+    r.kind(RecordKind::kFree, 0).u8(11);
+    for (int i = 0; i < 9; ++i) r.u8(0xff);
+    r.u8(0x02);  // a 10th byte above 1: more than 64 bits
+  });
+  EXPECT_NE(what.find("past the end"), std::string::npos) << what;
 }
 
 TEST(TraceDecode, AFreeCodeNamingNoAllocationIsAnError) {
