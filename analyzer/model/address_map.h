@@ -117,6 +117,9 @@ class AddressMap {
     return true;
   }
 
+  // Whether the table is big enough for its lookups to miss the caches (and prefetch() to pay).
+  bool outgrows_caches() const { return capacity() >= kMinLocalCapacity; }
+
   // Whether the table now spreads keys by their whole address (see the header comment).
   bool scattered() const { return scatter_; }
 
