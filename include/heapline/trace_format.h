@@ -169,6 +169,29 @@ inline uint8_t* put_varint(uint8_t* out, uint64_t v) {
 inline uint64_t zigzag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
 inline int64_t unzigzag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
 
+// Decodes the varint at p, which has at least kMaxVarintSize readable bytes (no bounds check
+// per byte), and moves p past it. False for one that does not fit in 64 bits. Shared by the
+// reader's Cursor and the recorder's drain, which inlines it into its record parser.
+inline bool varint_with_room(const uint8_t*& p, uint64_t& v) {
+  v = p[0] & 0x7f;
+  if (p[0] < 0x80) {
+    p += 1;
+    return true;
+  }
+  for (int i = 1; i < 9; ++i) {
+    const uint64_t b = p[i];
+    v |= (b & 0x7f) << (7 * i);
+    if (b < 0x80) {
+      p += i + 1;
+      return true;
+    }
+  }
+  if (p[9] > 1) return false;  // the 10th byte carries bit 63 alone
+  v |= static_cast<uint64_t>(p[9]) << 63;
+  p += 10;
+  return true;
+}
+
 // Bounds-checked decoding cursor: any read past the end or malformed varint sets `ok` to false and
 // returns 0, so a reader of a torn or hostile chunk stops cleanly instead of crashing.
 struct Cursor {
@@ -200,20 +223,9 @@ struct Cursor {
   [[gnu::noinline]] uint64_t long_varint() {
     // Where a whole varint's room is left (all but a section's last bytes), no bounds check
     // per byte.
-    if (static_cast<size_t>(end - p) >= 10) {
-      uint64_t v = p[0] & 0x7f;
-      for (int i = 1; i < 9; ++i) {
-        const uint64_t b = p[i];
-        v |= (b & 0x7f) << (7 * i);
-        if (b < 0x80) {
-          p += i + 1;
-          return v;
-        }
-      }
-      if (p[9] > 1) return fail();  // the 10th byte carries bit 63 alone
-      v |= static_cast<uint64_t>(p[9]) << 63;
-      p += 10;
-      return v;
+    if (static_cast<size_t>(end - p) >= kMaxVarintSize) {
+      uint64_t v;
+      return varint_with_room(p, v) ? v : fail();
     }
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {

@@ -38,24 +38,8 @@ constexpr size_t kCopyWidth = 16;
 // but the chunk's last few bytes).
 inline uint64_t read_varint(Cursor& c) {
   if (c.remaining() < format::kMaxVarintSize) return c.varint();
-  const uint8_t* p = c.p;
-  uint64_t v = p[0];
-  if (v < 0x80) {
-    c.p = p + 1;
-    return v;
-  }
-  v &= 0x7f;
-  for (int i = 1; i < 9; ++i) {
-    const uint64_t b = p[i];
-    v |= (b & 0x7f) << (7 * i);
-    if (b < 0x80) {
-      c.p = p + i + 1;
-      return v;
-    }
-  }
-  if (p[9] > 1) return c.fail();  // the 10th byte carries bit 63 alone
-  c.p = p + 10;
-  return v | static_cast<uint64_t>(p[9]) << 63;
+  uint64_t v;
+  return format::varint_with_room(c.p, v) ? v : c.fail();
 }
 
 // Parses the record at c.p into `r`. False if it does not parse.
