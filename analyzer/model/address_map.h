@@ -19,7 +19,7 @@
 //
 // Memory: (8 + sizeof(Value)) bytes per slot; at most 3/4 of the slots are used before the table
 // doubles, so 4/3 to 8/3 slots per live block. It grows with the most blocks live at once, never
-// with the number of events. A big table lives in transparent huge pages (zeroed_pages.h).
+// with the number of events. A big table lives in transparent huge pages (support/zeroed_pages.h).
 #pragma once
 
 #include <cstddef>
@@ -27,7 +27,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "model/zeroed_pages.h"
+#include "support/zeroed_pages.h"
 
 namespace heapline::analysis {
 

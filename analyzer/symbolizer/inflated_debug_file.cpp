@@ -3,13 +3,13 @@
 #include <elf.h>
 #include <gelf.h>
 #include <libdeflate.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -113,21 +113,6 @@ bool plan_sections(Elf* elf, std::vector<SectionPlan>& plan, std::string& error)
 
 }  // namespace
 
-ElfImage::~ElfImage() {
-  if (mapping_ != nullptr) munmap(mapping_, mapping_size_);
-}
-
-ElfImage& ElfImage::operator=(ElfImage&& other) noexcept {
-  if (this != &other) {
-    if (mapping_ != nullptr) munmap(mapping_, mapping_size_);
-    mapping_ = std::exchange(other.mapping_, nullptr);
-    mapping_size_ = std::exchange(other.mapping_size_, 0);
-    data_ = std::exchange(other.data_, nullptr);
-    size_ = std::exchange(other.size_, 0);
-  }
-  return *this;
-}
-
 bool elf_has_dwarf_sections(Elf* elf) {
   size_t names = 0;
   if (elf == nullptr || elf_getshdrstrndx(elf, &names) != 0) return false;
@@ -204,16 +189,13 @@ InflatedDebugFile inflate_debug_file(int fd, const std::atomic<bool>* cancel) {
 
   // Anonymous memory in 2 MiB pages: ~1 ms to fault in 10 MB where 4 KiB pages (libdw's
   // malloc'd buffers) or shmem pages (a memfd) cost 8-25 ms on this machine's kernel.
-  constexpr size_t kHugePage = 2u << 20;
-  const size_t mapping_size = total + kHugePage;
-  void* mapping = mmap(nullptr, mapping_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
-  if (mapping == MAP_FAILED) return result;
-  char* data = reinterpret_cast<char*>(
-      (reinterpret_cast<uintptr_t>(mapping) + kHugePage - 1) & ~uintptr_t{kHugePage - 1});
-  madvise(data, total, MADV_HUGEPAGE);  // advice only: without THP the copy still works
-  ElfImage image(mapping, mapping_size, data, total);
-  unsigned char* const out = reinterpret_cast<unsigned char*>(data);
+  ElfImage image;
+  try {
+    image = ElfImage(ZeroedPages(total), total);
+  } catch (const std::bad_alloc&) {
+    return result;
+  }
+  unsigned char* const out = reinterpret_cast<unsigned char*>(image.data());
 
   std::memcpy(out, &ehdr, sizeof ehdr);
   if (phnum != 0) std::memcpy(out + ehdr.e_phoff, phdrs, phnum * sizeof(Elf64_Phdr));

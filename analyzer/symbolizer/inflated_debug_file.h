@@ -19,26 +19,22 @@
 #include <string>
 #include <utility>
 
+#include "support/zeroed_pages.h"
+
 namespace heapline::analysis {
 
-// An ELF image in memory, unmapped with the object.
+// An ELF image in memory (huge pages from 2 MiB up), freed with the object.
 class ElfImage {
  public:
   ElfImage() = default;
-  ElfImage(void* mapping, size_t mapping_size, char* data, size_t size)
-      : mapping_(mapping), mapping_size_(mapping_size), data_(data), size_(size) {}
-  ~ElfImage();
-  ElfImage(ElfImage&& other) noexcept { *this = std::move(other); }
-  ElfImage& operator=(ElfImage&& other) noexcept;
+  ElfImage(ZeroedPages pages, size_t size) : pages_(std::move(pages)), size_(size) {}
 
-  char* data() const { return data_; }
+  char* data() const { return static_cast<char*>(pages_.data()); }
   size_t size() const { return size_; }
-  bool empty() const { return data_ == nullptr; }
+  bool empty() const { return pages_.data() == nullptr; }
 
  private:
-  void* mapping_ = nullptr;
-  size_t mapping_size_ = 0;
-  char* data_ = nullptr;
+  ZeroedPages pages_;
   size_t size_ = 0;
 };
 

@@ -138,7 +138,7 @@ TEST(AddressMap, DensePagesSwitchToScatteredPlacement) {
   for (uint64_t i = 0; i < 200000; ++i) keys.push_back(base + 8 * i);
   for (uint64_t k : keys) ASSERT_NO_FATAL_FAILURE(c.insert(k, k - base));
   EXPECT_TRUE(c.map().scattered());
-  // Its last doublings moved it between tables in mmap'ed huge-page memory (zeroed_pages.h).
+  // Its last doublings moved it between tables in mmap'ed huge-page memory (support/zeroed_pages.h).
   ASSERT_GT(c.map().capacity() * (8 + sizeof(Block)), 2 * ZeroedPages::kHugePage);
   ASSERT_NO_FATAL_FAILURE(c.verify_all({base - 8, base + 8 * 200000}));
   std::shuffle(keys.begin(), keys.end(), std::mt19937_64(7));

@@ -1,4 +1,5 @@
-// Zero-filled memory for a big table that is written all over at random (the live-block map).
+// Zero-filled memory for big buffers written all over: the live-block map's table
+// (model/address_map.h) and the inflated copy of a debug file (symbolizer/inflated_debug_file.h).
 //
 // From 2 MiB up it comes straight from mmap, aligned to 2 MiB and marked MADV_HUGEPAGE: the
 // kernel hands out zeroed pages anyway (no memset), and a 24 MiB table is then a dozen page
