@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <gelf.h>
 #include <libdeflate.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -111,7 +112,36 @@ bool plan_sections(Elf* elf, std::vector<SectionPlan>& plan, std::string& error)
   return any_inflated;
 }
 
+// Whether `image` starts with `ehdr` and `phdrs` and holds `plan`'s section headers where `ehdr`
+// puts them: a kept image laid out exactly as this rewrite of the current file would lay it out.
+bool headers_match(const ElfImage& image, const Elf64_Ehdr& ehdr, const Elf64_Phdr* phdrs,
+                   size_t phnum, const std::vector<SectionPlan>& plan) {
+  const char* data = image.data();
+  if (std::memcmp(data, &ehdr, sizeof ehdr) != 0) return false;
+  if (phnum != 0 && std::memcmp(data + ehdr.e_phoff, phdrs, phnum * sizeof(Elf64_Phdr)) != 0)
+    return false;
+  for (size_t i = 0; i < plan.size(); ++i)
+    if (std::memcmp(data + ehdr.e_shoff + i * sizeof(Elf64_Shdr), &plan[i].header,
+                    sizeof(Elf64_Shdr)) != 0)
+      return false;
+  return true;
+}
+
 }  // namespace
+
+ElfImage ElfImage::map_file(int fd, size_t size) {
+  ElfImage image;
+  if (size == 0) return image;
+  void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  if (map == MAP_FAILED) return image;
+  image.file_map_ = map;
+  image.size_ = size;
+  return image;
+}
+
+ElfImage::~ElfImage() {
+  if (file_map_ != nullptr) munmap(file_map_, size_);
+}
 
 bool elf_has_dwarf_sections(Elf* elf) {
   size_t names = 0;
@@ -133,7 +163,8 @@ bool elf_has_dwarf_sections(Elf* elf) {
   return false;
 }
 
-InflatedDebugFile inflate_debug_file(int fd, const std::atomic<bool>* cancel) {
+InflatedDebugFile inflate_debug_file(int fd, const std::atomic<bool>* cancel,
+                                     const DebugImageCache& cache, std::string_view build_id_hex) {
   InflatedDebugFile result;
   if (elf_version(EV_CURRENT) == EV_NONE) return result;
   std::unique_ptr<Elf, ElfEnd> elf(elf_begin(fd, ELF_C_READ_MMAP, nullptr));
@@ -187,6 +218,16 @@ InflatedDebugFile inflate_debug_file(int fd, const std::atomic<bool>* cancel) {
     return result;
   }
 
+  const bool keep = cache.wants(total) && !build_id_hex.empty();
+  if (keep) {
+    ElfImage kept = cache.find(build_id_hex, total);
+    if (!kept.empty() && headers_match(kept, ehdr, phdrs, phnum, plan)) {
+      result.image = std::move(kept);
+      result.from_cache = true;
+      return result;
+    }
+  }
+
   // Anonymous memory in 2 MiB pages: ~1 ms to fault in 10 MB where 4 KiB pages (libdw's
   // malloc'd buffers) or shmem pages (a memfd) cost 8-25 ms on this machine's kernel.
   ElfImage image;
@@ -226,6 +267,8 @@ InflatedDebugFile inflate_debug_file(int fd, const std::atomic<bool>* cancel) {
       return result;
     }
   }
+  if (keep && !(cancel != nullptr && cancel->load(std::memory_order_relaxed)))
+    cache.store(build_id_hex, image);
   result.image = std::move(image);
   return result;
 }

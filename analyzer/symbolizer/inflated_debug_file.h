@@ -17,24 +17,46 @@
 #include <atomic>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "support/zeroed_pages.h"
+#include "symbolizer/debug_image_cache.h"
 
 namespace heapline::analysis {
 
-// An ELF image in memory (huge pages from 2 MiB up), freed with the object.
+// An ELF image in memory, freed with the object: freshly inflated (huge pages from 2 MiB up), or
+// a kept copy mapped from the disk cache (debug_image_cache.h).
 class ElfImage {
  public:
   ElfImage() = default;
   ElfImage(ZeroedPages pages, size_t size) : pages_(std::move(pages)), size_(size) {}
+  // The first `size` bytes of the file open on `fd` (not consumed), mapped copy-on-write: libelf
+  // takes an in-memory ELF as writable, though nothing here writes to it. Empty if mmap fails.
+  static ElfImage map_file(int fd, size_t size);
+  ElfImage(ElfImage&& other) noexcept { swap(other); }
+  ElfImage& operator=(ElfImage&& other) noexcept {
+    ElfImage(std::move(other)).swap(*this);
+    return *this;
+  }
+  ElfImage(const ElfImage&) = delete;
+  ElfImage& operator=(const ElfImage&) = delete;
+  ~ElfImage();
 
-  char* data() const { return static_cast<char*>(pages_.data()); }
+  char* data() const { return static_cast<char*>(file_map_ ? file_map_ : pages_.data()); }
   size_t size() const { return size_; }
-  bool empty() const { return pages_.data() == nullptr; }
+  bool empty() const { return data() == nullptr; }
+  bool mapped_from_file() const { return file_map_ != nullptr; }
 
  private:
+  void swap(ElfImage& other) noexcept {
+    std::swap(pages_, other.pages_);
+    std::swap(file_map_, other.file_map_);
+    std::swap(size_, other.size_);
+  }
+
   ZeroedPages pages_;
+  void* file_map_ = nullptr;  // non-null: the image is this mapping of size_ bytes
   size_t size_ = 0;
 };
 
@@ -47,11 +69,17 @@ struct InflatedDebugFile {
   // does not inflate, a truncated file, an inflated size no DEFLATE stream can reach); "" else.
   // Either way the caller falls back to handing libdw the original file, as without this step.
   std::string error;
+  // The image came from the disk cache (debug_image_cache.h), nothing was inflated.
+  bool from_cache = false;
 };
 
 // Rewrites the ELF open on `fd` (not consumed, its offset is not used). Stops early, with
 // nothing rewritten, once `*cancel` becomes true (a prefetch nobody waits for any more).
-InflatedDebugFile inflate_debug_file(int fd, const std::atomic<bool>* cancel = nullptr);
+// With an enabled `cache` and the file's `build_id_hex`, a kept image whose headers match what
+// this rewrite would produce is used instead, and a fresh rewrite is kept for the next run.
+InflatedDebugFile inflate_debug_file(int fd, const std::atomic<bool>* cancel = nullptr,
+                                     const DebugImageCache& cache = {},
+                                     std::string_view build_id_hex = {});
 
 // True when libdw would accept the ELF as DWARF: it has a .debug_info, .debug_line or
 // .debug_frame section with contents (dwarf_begin_elf's own test, compressed or not).

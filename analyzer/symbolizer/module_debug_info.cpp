@@ -199,6 +199,7 @@ ModuleDebugInfo::OpenResult ModuleDebugInfo::open(const ModuleIdentity& identity
 
 void ModuleDebugInfo::find_dwarf(const SymbolizerOptions& options) {
   inflate_ = options.inflate_compressed_debug;
+  cache_ = DebugImageCache(options.debug_cache_dir, options.debug_cache_min_bytes);
   // libdwfl's order: DWARF in the module itself first (dwarf_begin_elf's own test)...
   Dwarf_Addr bias = 0;
   Elf* elf = dwfl_module_getelf(module_, &bias);
@@ -256,7 +257,7 @@ std::vector<std::string> ModuleDebugInfo::load_dwarf(const std::atomic<bool>* ca
   const int fd = inflate_ ? ::open(dwarf_file_.c_str(), O_RDONLY | O_CLOEXEC) : -1;
   InflatedDebugFile inflated;
   if (fd >= 0) {
-    inflated = inflate_debug_file(fd, cancel);
+    inflated = inflate_debug_file(fd, cancel, cache_, build_id_hex());
     close(fd);
   }
   if (cancel != nullptr && cancel->load()) {

@@ -56,6 +56,8 @@ class ModuleDebugInfo {
   bool has_dwarf() const { return has_dwarf_; }
   // True once load_dwarf() reads the DWARF from an inflated copy of its file.
   bool reads_inflated_image() const { return dwarf_module_ != nullptr; }
+  // ...that was kept on disk by an earlier run (debug_image_cache.h), not inflated now.
+  bool reads_cached_image() const { return reads_inflated_image() && image_.mapped_from_file(); }
 
   // The module and address that inline_frames() takes for `elf_vaddr`, once load_dwarf() ran and
   // found DWARF; nullopt outside the module.
@@ -107,6 +109,7 @@ class ModuleDebugInfo {
   int debug_fd_ = -1;             // kFile and a separate debug file: open on it, for the callback
   bool dwarf_loaded_ = false;
   bool inflate_ = true;           // SymbolizerOptions::inflate_compressed_debug
+  DebugImageCache cache_;         // SymbolizerOptions::debug_cache_dir
 
   // The inflated copy of dwarf_file_ and the Dwfl that reads it (see the file comment).
   ElfImage image_;

@@ -183,6 +183,8 @@ void Symbolizer::load_dwarf(ModuleEntry& entry) {
   for (std::string& warning : warnings) warn(std::move(warning));
   if (entry.debug_info != nullptr && entry.debug_info->reads_inflated_image())
     ++stats_.inflated_images;
+  if (entry.debug_info != nullptr && entry.debug_info->reads_cached_image())
+    ++stats_.cached_images;
 }
 
 std::vector<SourceFrame> Symbolizer::resolve(const ModuleEntry& entry, uint64_t elf_vaddr) const {

@@ -16,6 +16,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "symbolizer/debug_image_cache.h"
+
 namespace heapline::analysis {
 
 struct SourceFrame {
@@ -38,6 +40,9 @@ struct SymbolizerOptions {
   // Inflate zlib-compressed DWARF sections ahead of libdw (inflated_debug_file.h). Off: libdw
   // inflates them itself, as it would without heapline's help; tests compare the two.
   bool inflate_compressed_debug = true;
+  // Where inflated images are kept between runs (debug_image_cache.h); "" keeps none.
+  std::string debug_cache_dir = DebugImageCache::directory_from_environment();
+  size_t debug_cache_min_bytes = DebugImageCache::kDefaultMinBytes;  // tests cache small images
 };
 
 class ModuleDebugInfo;  // one opened ELF (+ its separate debug file), see module_debug_info.h
@@ -92,6 +97,7 @@ class Symbolizer {
     size_t modules_opened = 0;       // distinct (path, build_id) pairs opened
     size_t addresses_resolved = 0;   // distinct (module, address) pairs looked up in libdw
     size_t inflated_images = 0;      // modules whose DWARF is read from an inflated copy
+    size_t cached_images = 0;        // ...of which the copy was kept on disk by an earlier run
   };
   Stats stats() const { return stats_; }
 

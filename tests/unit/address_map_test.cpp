@@ -5,6 +5,7 @@
 #include "model/address_map.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -161,18 +162,36 @@ TEST(AddressMap, AlignedAndCollidingKeys) {
   ASSERT_NO_FATAL_FAILURE(c.verify_all());
 }
 
-// The table's storage: zero bytes, writable, a big one starting on a huge-page boundary, and
-// moved (not copied) with its owner.
+// Whether this kernel prefaults on MADV_POPULATE_WRITE (Linux 5.14 on).
+bool kernel_populates() {
+  void* probe = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  const bool ok = probe != MAP_FAILED && madvise(probe, 4096, MADV_POPULATE_WRITE) == 0;
+  if (probe != MAP_FAILED) munmap(probe, 4096);
+  return ok;
+}
+
+// The table's storage: zero bytes, writable, a big one starting on a huge-page boundary, a mapped
+// one faulted in before its first touch, and moved (not copied) with its owner.
 TEST(ZeroedPages, SmallAndBigAreZeroAndBigIsHugePageAligned) {
-  for (const size_t bytes : {size_t{24}, size_t{64} << 10, ZeroedPages::kHugePage,
+  const bool populates = kernel_populates();
+  for (const size_t bytes : {size_t{24}, (size_t{64} << 10) - 8, size_t{64} << 10,
+                             (size_t{1} << 20) + 24, ZeroedPages::kHugePage,
                              3 * ZeroedPages::kHugePage + 24}) {
     ZeroedPages pages(bytes);
     auto* p = static_cast<unsigned char*>(pages.data());
     ASSERT_NE(p, nullptr);
-    EXPECT_TRUE(std::all_of(p, p + bytes, [](unsigned char b) { return b == 0; })) << bytes;
-    if (bytes >= ZeroedPages::kHugePage) {
-      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % ZeroedPages::kHugePage, 0u) << bytes;
+    if (bytes >= ZeroedPages::kSmallestMapping) {
+      const uintptr_t page_size = bytes >= ZeroedPages::kHugePage ? ZeroedPages::kHugePage : 4096;
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % page_size, 0u) << bytes;
+      if (populates) {
+        // Resident before anything read or wrote it: no zero-page mapping to replace later.
+        std::vector<unsigned char> resident((bytes + 4095) / 4096);
+        ASSERT_EQ(mincore(p, bytes, resident.data()), 0);
+        EXPECT_TRUE(std::all_of(resident.begin(), resident.end(), [](unsigned char r) { return r & 1; }))
+            << bytes;
+      }
     }
+    EXPECT_TRUE(std::all_of(p, p + bytes, [](unsigned char b) { return b == 0; })) << bytes;
     p[0] = 1;
     p[bytes - 1] = 2;
     ZeroedPages moved(std::move(pages));

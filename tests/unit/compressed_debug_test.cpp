@@ -1,18 +1,24 @@
 // The symbolizer on compressed DWARF (SHF_COMPRESSED, zlib), as distributions ship debug files:
 // its own inflate (inflated_debug_file.h) must give exactly what libdw's gives, and a corrupt or
-// truncated file must degrade to symbol-table names with a warning, never crash. Also: a module
-// without debug info must not make libdw dlopen libdebuginfod when no server is configured.
+// truncated file must degrade to symbol-table names with a warning, never crash. An image kept on
+// disk (debug_image_cache.h) must give the same frames, and one that does not match the debug file
+// must be replaced, not used. Also: a module without debug info must not make libdw dlopen
+// libdebuginfod when no server is configured.
 #include <dlfcn.h>
 #include <elf.h>
 #include <gtest/gtest.h>
 #include <link.h>
 
+#include <cstddef>
 #include <cstring>
+#include <optional>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "symbolizer/debug_image_cache.h"
 #include "symbolizer/symbolizer.h"
 #include "symbolizer_fixture.h"
 
@@ -150,6 +156,124 @@ TEST_F(CompressedDebugTest, NoDebuginfodLoadedWithoutServers) {
   EXPECT_EQ(dlopen("libdebuginfod.so.1", RTLD_NOW | RTLD_NOLOAD), nullptr);
 }
 
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+class DebugImageCacheTest : public CompressedDebugTest {
+ protected:
+  void SetUp() override {
+    CompressedDebugTest::SetUp();
+    options_.debug_cache_dir = (debug_root_ / "cache").string();
+    options_.debug_cache_min_bytes = 0;  // the fixture's image is a few KiB
+    install_compressed_debug_file();
+  }
+  fs::path kept_image() const {
+    return DebugImageCache(options_.debug_cache_dir).path_for(fixture_->build_id);
+  }
+  // Symbolizes every capture through a fresh Symbolizer; returns its stats.
+  Symbolizer::Stats symbolize_all_and_compare() {
+    Symbolizer cached(options_);
+    SymbolizerOptions uncompressed = options_;
+    uncompressed.debug_cache_dir = "";
+    Symbolizer plain(uncompressed);
+    const ModuleIdentity module{kFixture + "_stripped", fixture_->build_id};
+    for (const std::string& capture : kCaptures) {
+      const uint64_t pc = capture == "entry_cxx" ? fixture_->addresses.at(capture) : call_pc(capture);
+      const auto& expected = plain.symbolize({kFixture, ""}, pc);
+      EXPECT_TRUE(same_frames(cached.symbolize(module, pc), expected))
+          << capture << ": " << describe(cached.symbolize(module, pc)) << " expected "
+          << describe(expected);
+    }
+    EXPECT_TRUE(cached.warnings().empty()) << cached.warnings().front();
+    return cached.stats();
+  }
+};
+
+TEST_F(DebugImageCacheTest, FirstRunKeepsTheImageAndTheNextReadsItWithTheSameFrames) {
+  ASSERT_FALSE(fs::exists(kept_image()));
+  const Symbolizer::Stats first = symbolize_all_and_compare();
+  EXPECT_EQ(first.inflated_images, 1u);
+  EXPECT_EQ(first.cached_images, 0u);
+  ASSERT_TRUE(fs::exists(kept_image()));
+  // The kept image is the rewritten ELF: as big as the uncompressed debug file or a little less
+  // (the sections nobody reads are left empty), and no temporary file is left beside it.
+  EXPECT_GT(fs::file_size(kept_image()), fs::file_size(kFixture + ".zlib.debug"));
+  EXPECT_EQ(read_file(kept_image()).substr(0, 4), "\x7f" "ELF");
+  EXPECT_EQ(std::distance(fs::directory_iterator(kept_image().parent_path()),
+                          fs::directory_iterator()),
+            1);
+
+  const Symbolizer::Stats second = symbolize_all_and_compare();
+  EXPECT_EQ(second.inflated_images, 1u);
+  EXPECT_EQ(second.cached_images, 1u);  // read from the disk, nothing inflated
+}
+
+TEST_F(DebugImageCacheTest, ImageThatDoesNotMatchTheDebugFileIsReplacedNotUsed) {
+  symbolize_all_and_compare();
+  const std::string good = read_file(kept_image());
+  ASSERT_GT(good.size(), 64u);
+  // Same size, but one section header differs (as after the debug file was rebuilt with the
+  // same build-id): the headers check must refuse it.
+  std::string stale = good;
+  Elf64_Ehdr ehdr;
+  std::memcpy(&ehdr, stale.data(), sizeof ehdr);
+  ASSERT_LT(ehdr.e_shoff + 2 * sizeof(Elf64_Shdr), stale.size());
+  stale[ehdr.e_shoff + sizeof(Elf64_Shdr) + offsetof(Elf64_Shdr, sh_size)] ^= 0x10;
+  std::ofstream(kept_image(), std::ios::binary | std::ios::trunc) << stale;
+  Symbolizer::Stats stats = symbolize_all_and_compare();
+  EXPECT_EQ(stats.cached_images, 0u);
+  EXPECT_EQ(read_file(kept_image()), good);  // replaced by a fresh image
+
+  // A kept file of another size (cut short by a crash of some other tool, say) is not mapped.
+  fs::resize_file(kept_image(), good.size() / 2);
+  stats = symbolize_all_and_compare();
+  EXPECT_EQ(stats.cached_images, 0u);
+  EXPECT_EQ(read_file(kept_image()), good);
+}
+
+TEST_F(DebugImageCacheTest, UnwritableCacheCostsOnlyTheInflation) {
+  // The cache directory's parent is a regular file: nothing can be created under it.
+  const fs::path blocker = debug_root_ / "not-a-directory";
+  std::ofstream(blocker) << "x";
+  options_.debug_cache_dir = (blocker / "cache").string();
+  for (int run = 0; run < 2; ++run) {
+    const Symbolizer::Stats stats = symbolize_all_and_compare();
+    EXPECT_EQ(stats.inflated_images, 1u);
+    EXPECT_EQ(stats.cached_images, 0u);
+  }
+}
+
+TEST(DebugImageCacheDirectoryTest, ComesFromTheEnvironment) {
+  auto saved = [](const char* name) {
+    const char* value = getenv(name);
+    return value ? std::optional<std::string>(value) : std::nullopt;
+  };
+  const auto cache_dir = saved("HEAPLINE_CACHE_DIR"), xdg = saved("XDG_CACHE_HOME"),
+             home = saved("HOME");
+  setenv("HEAPLINE_CACHE_DIR", "/tmp/elsewhere", 1);
+  setenv("XDG_CACHE_HOME", "/xdg", 1);
+  setenv("HOME", "/home/someone", 1);
+  EXPECT_EQ(DebugImageCache::directory_from_environment(), "/tmp/elsewhere");
+  setenv("HEAPLINE_CACHE_DIR", "", 1);
+  EXPECT_EQ(DebugImageCache::directory_from_environment(), "");  // set and empty: no cache
+  unsetenv("HEAPLINE_CACHE_DIR");
+  EXPECT_EQ(DebugImageCache::directory_from_environment(), "/xdg/heapline");
+  setenv("XDG_CACHE_HOME", "relative", 1);  // not absolute: ignored, as the XDG spec says
+  EXPECT_EQ(DebugImageCache::directory_from_environment(), "/home/someone/.cache/heapline");
+  unsetenv("XDG_CACHE_HOME");
+  EXPECT_EQ(DebugImageCache::directory_from_environment(), "/home/someone/.cache/heapline");
+  EXPECT_EQ(DebugImageCache("/c").path_for("abcd"), "/c/debug/abcd.v1.debug");
+  auto restore = [](const char* name, const std::optional<std::string>& value) {
+    if (value) setenv(name, value->c_str(), 1);
+    else unsetenv(name);
+  };
+  restore("HEAPLINE_CACHE_DIR", cache_dir);
+  restore("XDG_CACHE_HOME", xdg);
+  restore("HOME", home);
+}
+
 // This process's libc, as the recorder would describe it.
 struct LoadedLibc {
   std::string path, build_id;
@@ -206,25 +330,38 @@ TEST(CompressedLibcTest, LibcFramesMatchLibdwsOwnInflate) {
   if (section_extent(debug_file, ".debug_info").second == 0)
     GTEST_SKIP() << debug_file << " has no .debug_info";
 
-  SymbolizerOptions libdw_inflates;
+  SymbolizerOptions no_cache;
+  no_cache.debug_cache_dir = "";
+  SymbolizerOptions libdw_inflates = no_cache;
   libdw_inflates.inflate_compressed_debug = false;
-  Symbolizer ours, libdws(libdw_inflates);
+  // Ours three times: inflating with no cache, inflating into a fresh cache, read from it.
+  const fs::path cache = fs::temp_directory_path() / ("libc_image_cache_" + std::to_string(getpid()));
+  fs::remove_all(cache);
+  SymbolizerOptions cached = no_cache;
+  cached.debug_cache_dir = cache.string();
+  Symbolizer libdws(libdw_inflates), ours(no_cache), storing(cached), reading(cached);
   const ModuleIdentity module{libc.path, libc.build_id};
   size_t with_file = 0, inlined = 0;
   const uint64_t step = (libc.text_end - libc.text_start) / 500 | 1;
-  for (uint64_t pc = libc.text_start + 7; pc < libc.text_end; pc += step) {
-    const auto& mine = ours.symbolize(module, pc);
-    const auto& theirs = libdws.symbolize(module, pc);
-    ASSERT_TRUE(same_frames(mine, theirs)) << std::hex << pc << ": ours " << describe(mine)
-                                           << " libdw " << describe(theirs);
-    with_file += !mine.front().file.empty();
-    inlined += mine.front().inlined;
+  for (Symbolizer* symbolizer : {&ours, &storing, &reading}) {
+    for (uint64_t pc = libc.text_start + 7; pc < libc.text_end; pc += step) {
+      const auto& mine = symbolizer->symbolize(module, pc);
+      const auto& theirs = libdws.symbolize(module, pc);
+      ASSERT_TRUE(same_frames(mine, theirs)) << std::hex << pc << ": ours " << describe(mine)
+                                             << " libdw " << describe(theirs);
+      with_file += !mine.front().file.empty();
+      inlined += mine.front().inlined;
+    }
+    EXPECT_EQ(symbolizer->stats().inflated_images, 1u);
+    EXPECT_EQ(symbolizer->warnings(), libdws.warnings());
   }
-  EXPECT_GT(with_file, 400u);  // DWARF really answered, not the symbol table
-  EXPECT_GT(inlined, 10u);
-  EXPECT_EQ(ours.stats().inflated_images, 1u);
+  EXPECT_GT(with_file, 3 * 400u);  // DWARF really answered, not the symbol table
+  EXPECT_GT(inlined, 3 * 10u);
   EXPECT_EQ(libdws.stats().inflated_images, 0u);
-  EXPECT_EQ(ours.warnings(), libdws.warnings());
+  EXPECT_EQ(ours.stats().cached_images, 0u);
+  EXPECT_EQ(storing.stats().cached_images, 0u);
+  EXPECT_EQ(reading.stats().cached_images, 1u);
+  fs::remove_all(cache);
 }
 
 }  // namespace

@@ -101,6 +101,7 @@ class SymbolizerTest : public ::testing::Test {
     fs::remove_all(debug_root_);
     fs::create_directories(debug_root_);
     options_.debug_roots = {debug_root_.string()};
+    options_.debug_cache_dir = "";  // nor can images kept by earlier runs (tests that want one set it)
   }
   void TearDown() override { fs::remove_all(debug_root_); }
 
