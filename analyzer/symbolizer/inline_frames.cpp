@@ -16,7 +16,8 @@
 // dwarf_getscopes finds the innermost scope, but past the first inlined instance it continues
 // with the scopes of the *abstract* definition (the inline function's namespace), not with the
 // caller. So, as eu-addr2line -i does, we take only its innermost DIE and re-walk the concrete
-// tree with dwarf_getscopes_die.
+// tree with dwarf_getscopes_die. Both walks start at the unit's root: with a FunctionIndex the
+// chain comes from the function found by address instead (function_index.h).
 #include "inline_frames.h"
 
 #include <dwarf.h>
@@ -153,7 +154,8 @@ std::string join_source_path(const char* comp_dir, const char* name) {
   return path.lexically_normal().string();
 }
 
-std::vector<SourceFrame> inline_frames(Dwfl_Module* module, Dwarf_Addr dwfl_addr) {
+std::vector<SourceFrame> inline_frames(Dwfl_Module* module, Dwarf_Addr dwfl_addr,
+                                       FunctionIndex* index) {
   Dwarf_Addr bias = 0;
   Dwarf_Die* cu = dwfl_module_addrdie(module, dwfl_addr, &bias);
   if (cu == nullptr) return {};
@@ -167,8 +169,12 @@ std::vector<SourceFrame> inline_frames(Dwfl_Module* module, Dwarf_Addr dwfl_addr
 
   std::vector<SourceFrame> frames;
   Position here = line_table_position(cu, pc);
-  int depth = 0;
-  const ScopeArray chain = concrete_scope_chain(cu, pc, depth);
+  std::vector<Dwarf_Die> indexed;
+  if (index != nullptr) indexed = index->scope_chain(cu, pc);
+  int depth = static_cast<int>(indexed.size());
+  ScopeArray walked;
+  if (indexed.empty()) walked = concrete_scope_chain(cu, pc, depth);
+  Dwarf_Die* const chain = indexed.empty() ? walked.get() : indexed.data();
   for (int i = 0; i < depth; ++i) {
     Dwarf_Die* scope = &chain[i];
     const int tag = dwarf_tag(scope);

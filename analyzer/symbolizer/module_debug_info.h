@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "function_index.h"
 #include "inflated_debug_file.h"
 #include "symbolizer.h"
 
@@ -63,6 +64,8 @@ class ModuleDebugInfo {
   // found DWARF; nullopt outside the module.
   Dwfl_Module* dwarf_module() const { return dwarf_module_ != nullptr ? dwarf_module_ : module_; }
   std::optional<Dwarf_Addr> dwarf_address(uint64_t elf_vaddr) const;
+  // The index of the functions of dwarf_module()'s units, filled as they are first used.
+  FunctionIndex* function_index() const { return &function_index_; }
 
   // The dwfl address of `elf_vaddr` for symbol_name(), or nullopt when it lies outside the
   // module's loadable segments (a garbage pc, or one that really belongs to another module).
@@ -116,6 +119,7 @@ class ModuleDebugInfo {
   Dwfl* image_dwfl_ = nullptr;
   Dwfl_Module* dwarf_module_ = nullptr;
   Dwarf_Addr dwarf_bias_ = 0, dwarf_start_ = 0, dwarf_end_ = 0;
+  mutable FunctionIndex function_index_;  // a cache: symbolizing is logically const
 
   // Function symbols sorted by address, built on the first symbol_name() call.
   struct Symbol {

@@ -200,7 +200,8 @@ std::vector<SourceFrame> Symbolizer::resolve(const ModuleEntry& entry, uint64_t 
   std::vector<SourceFrame> frames;
   if (info->has_dwarf())
     if (const std::optional<Dwarf_Addr> dwarf_address = info->dwarf_address(elf_vaddr))
-      frames = inline_frames(info->dwarf_module(), *dwarf_address);
+      frames = inline_frames(info->dwarf_module(), *dwarf_address,
+                             options_.index_functions ? info->function_index() : nullptr);
   if (frames.empty()) frames.emplace_back();  // no CU covers it: symbol table only
   // Only the physical (last) frame can fall back to the symbol table: inlined code has no
   // symbol of its own, the symbol covering it is the caller's.

@@ -43,6 +43,9 @@ struct SymbolizerOptions {
   // Where inflated images are kept between runs (debug_image_cache.h); "" keeps none.
   std::string debug_cache_dir = DebugImageCache::directory_from_environment();
   size_t debug_cache_min_bytes = DebugImageCache::kDefaultMinBytes;  // tests cache small images
+  // Find the scopes around a pc through an index of each unit's functions (function_index.h).
+  // Off: libdw's walk from the unit's root for every pc; tests compare the two.
+  bool index_functions = true;
 };
 
 class ModuleDebugInfo;  // one opened ELF (+ its separate debug file), see module_debug_info.h

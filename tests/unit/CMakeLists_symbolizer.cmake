@@ -34,8 +34,9 @@ add_custom_command(TARGET symbolizer_fixture POST_BUILD
 unset(_fixture)
 
 add_executable(symbolizer_test ${CMAKE_CURRENT_LIST_DIR}/symbolizer_test.cpp
-                               ${CMAKE_CURRENT_LIST_DIR}/compressed_debug_test.cpp)
-target_link_libraries(symbolizer_test PRIVATE heapline_symbolizer GTest::gtest_main)
+                               ${CMAKE_CURRENT_LIST_DIR}/compressed_debug_test.cpp
+                               ${CMAKE_CURRENT_LIST_DIR}/function_index_test.cpp)
+target_link_libraries(symbolizer_test PRIVATE heapline_symbolizer PkgConfig::LIBDW GTest::gtest_main)
 add_dependencies(symbolizer_test symbolizer_fixture)
 target_compile_definitions(symbolizer_test PRIVATE
   SYMBOLIZER_FIXTURE="$<TARGET_FILE:symbolizer_fixture>"

@@ -82,6 +82,7 @@ class CompressedDebugTest : public SymbolizerTest {
   void expect_same_frames_either_way(const ModuleIdentity& module) {
     SymbolizerOptions libdw_inflates = options_;
     libdw_inflates.inflate_compressed_debug = false;
+    libdw_inflates.index_functions = false;
     Symbolizer ours(options_), libdws(libdw_inflates), plain(options_);
     for (const std::string& capture : kCaptures) {
       const uint64_t pc = capture == "entry_cxx" ? fixture_->addresses.at(capture) : call_pc(capture);
@@ -317,7 +318,7 @@ LoadedLibc find_libc() {
 }
 
 // libc6-dbg's debug file is compressed: hundreds of libc pcs, inlined frames and all, must come
-// out of our inflate exactly as out of libdw's.
+// out of our inflate and function index exactly as out of libdw's inflate and scope walks.
 TEST(CompressedLibcTest, LibcFramesMatchLibdwsOwnInflate) {
   unsetenv("DEBUGINFOD_URLS");
   const LoadedLibc libc = find_libc();
@@ -334,6 +335,7 @@ TEST(CompressedLibcTest, LibcFramesMatchLibdwsOwnInflate) {
   no_cache.debug_cache_dir = "";
   SymbolizerOptions libdw_inflates = no_cache;
   libdw_inflates.inflate_compressed_debug = false;
+  libdw_inflates.index_functions = false;
   // Ours three times: inflating with no cache, inflating into a fresh cache, read from it.
   const fs::path cache = fs::temp_directory_path() / ("libc_image_cache_" + std::to_string(getpid()));
   fs::remove_all(cache);
