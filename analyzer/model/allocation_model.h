@@ -88,7 +88,7 @@ class AllocationModel final : public RecordVisitor, public AddressLookahead {
   void on_free(const FreeRecord& r) override;
   void on_stack(const StackRecord& r) override;
   void will_see(uint64_t address) override { live_.prefetch(address); }
-  bool lookahead_pays() const override { return live_.outgrows_caches(); }
+  bool lookahead_pays() const override { return live_.prefetch_pays(); }
   void on_module_load(const ModuleLoadRecord& r) override {
     modules_.on_load(r);
     if (module_listener_) module_listener_(modules_.modules().back());

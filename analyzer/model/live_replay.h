@@ -40,7 +40,7 @@ class LiveReplay : public RecordVisitor, public AddressLookahead {
   void on_free(const FreeRecord& r) override;
   void on_rss(const RssRecord& r) override;
   void will_see(uint64_t address) override { live_.prefetch(address); }
-  bool lookahead_pays() const override { return live_.outgrows_caches(); }
+  bool lookahead_pays() const override { return live_.prefetch_pays(); }
   // Call once the reader has returned.
   void finish();
 
