@@ -43,7 +43,7 @@ struct alignas(16) ThreadState {
   int64_t bytes_until_sample;
   format::ChunkHeader* chunk;  // the ring chunk this thread appends to, or null
   uint8_t* write_ptr;  // next free byte in chunk
-  uint8_t* limit;      // end of chunk
+  uint8_t* limit;      // end of chunk's part with disk blocks (TraceFile::backed_end)
   uint64_t last_time_ns;   // of the last record in chunk (delta base)
   uint64_t last_address;   // of the last alloc/free in chunk (delta base)
   uint64_t lost_allocs;    // allocations seen but not recorded (e.g. ring starved)

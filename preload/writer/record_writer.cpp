@@ -32,10 +32,23 @@ bool switch_chunk(ThreadState& t, uint64_t time_ns, size_t needed) {
   if (!c) return false;
   t.chunk = c;
   t.write_ptr = TraceFile::chunk_data(c);
-  t.limit = reinterpret_cast<uint8_t*>(c) + file.chunk_size();
+  t.limit = file.backed_end(c);
   t.last_time_ns = time_ns;
   t.last_address = 0;
   return true;
+}
+
+// Room for `wanted` more bytes in the thread's chunk by giving it more disk blocks, when it has
+// blocks for a part of it only (sampling mode, see TraceFile::extend_backing).
+bool grow_chunk(ThreadState& t, size_t wanted) {
+  TraceFile& file = trace_file();
+  const auto* start = reinterpret_cast<const uint8_t*>(t.chunk);
+  if (t.limit == start + file.chunk_size()) return false;
+  const size_t end = std::min<size_t>(file.chunk_size(), (t.write_ptr - start) + wanted);
+  if (!file.extend_backing(t.chunk, static_cast<uint32_t>(end), /*allocate_blocks=*/!t.never_wait))
+    return false;
+  t.limit = file.backed_end(t.chunk);
+  return static_cast<size_t>(t.limit - t.write_ptr) >= wanted;
 }
 
 }  // namespace
@@ -44,7 +57,8 @@ uint8_t* begin_record(ThreadState& t, format::RecordKind kind, uint64_t time_ns,
   const size_t needed = 1 + format::kMaxVarintSize + max_body;
   const size_t reserve = t.never_wait ? 0 : g_nested_reserve;
   if (!t.chunk || static_cast<size_t>(t.limit - t.write_ptr) < needed + reserve) {
-    if (!switch_chunk(t, time_ns, needed)) return nullptr;
+    if (!(t.chunk && grow_chunk(t, needed + reserve)) && !switch_chunk(t, time_ns, needed))
+      return nullptr;
   }
   uint8_t* p = t.write_ptr;
   *p++ = static_cast<uint8_t>(kind);

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -59,6 +60,12 @@ int open_new_file(const char* pattern_path, char* path, size_t path_size) {
   return -1;
 }
 
+// The per-chunk backing table: a state byte per chunk, then the backed bytes per chunk.
+size_t backed_bytes_offset(uint32_t chunks) { return (chunks + 7) / 8 * 8; }
+size_t backing_table_size(uint32_t chunks) {
+  return backed_bytes_offset(chunks) + chunks * sizeof(uint32_t);
+}
+
 void append_to_manifest(const char* manifest, const char* path) {
   if (!*manifest) return;
   const int fd = open(manifest, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -105,8 +112,8 @@ bool TraceFile::create(const Options& options, int pid, int ppid, const char* ex
     return false;
   }
   void* map = mmap(nullptr, map_size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-  void* backed = mmap(nullptr, chunk_count_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                      -1, 0);
+  void* backed = mmap(nullptr, backing_table_size(chunk_count_), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (map == MAP_FAILED || backed == MAP_FAILED) {
     snprintf(why, why_size, "cannot map trace file '%s': %s", path_, strerror(errno));
     close(fd_);
@@ -119,6 +126,9 @@ bool TraceFile::create(const Options& options, int pid, int ppid, const char* ex
   madvise(map, map_size_, MADV_RANDOM);
   map_ = static_cast<uint8_t*>(map);
   backed_ = static_cast<std::atomic<uint8_t>*>(backed);
+  backed_bytes_ = reinterpret_cast<std::atomic<uint32_t>*>(static_cast<uint8_t*>(backed) +
+                                                           backed_bytes_offset(chunk_count_));
+  backing_step_ = options.sample_bytes ? std::min(kSampledBackingStep, chunk_size_) : chunk_size_;
   ring_ = map_ + ring_offset;
   start_monotonic_ns_ = monotonic_ns();
   data_end_ = map_size_;
@@ -149,10 +159,11 @@ bool TraceFile::create(const Options& options, int pid, int ppid, const char* ex
 void TraceFile::abandon_after_fork() {
   // The mapping and the descriptor are the parent's file: drop our view, never write to it.
   if (map_) munmap(map_, map_size_);
-  if (backed_) munmap(backed_, chunk_count_);
+  if (backed_) munmap(backed_, backing_table_size(chunk_count_));
   if (fd_ >= 0) close(fd_);
   map_ = nullptr;
   backed_ = nullptr;
+  backed_bytes_ = nullptr;
   header_ = nullptr;
   ring_ = nullptr;
   fd_ = -1;
@@ -183,13 +194,40 @@ bool TraceFile::back_chunk(uint32_t index, bool allocate_blocks) {
   }
   const off_t offset = static_cast<off_t>(format::kFileHeaderSize) +
                        static_cast<off_t>(index) * chunk_size_;
-  if (allocate_blocks && !finishing() && fallocate(fd_, 0, offset, chunk_size_) != 0 &&
-      errno != EOPNOTSUPP) {
+  const bool fallocated = allocate_blocks && !finishing();
+  if (fallocated && fallocate(fd_, 0, offset, backing_step_) != 0 && errno != EOPNOTSUPP) {
     backed_[index].store(3, std::memory_order_release);  // 3: unusable (disk full)
     out_of_space_.store(true, std::memory_order_release);  // the drain says so and stops
     return false;
   }
+  backed_bytes_[index].store(fallocated ? backing_step_ : chunk_size_, std::memory_order_relaxed);
   backed_[index].store(1, std::memory_order_release);
+  return true;
+}
+
+uint8_t* TraceFile::backed_end(const format::ChunkHeader* c) const {
+  return ring_ + static_cast<size_t>(index_of(c)) * chunk_size_ +
+         backed_bytes_[index_of(c)].load(std::memory_order_relaxed);
+}
+
+bool TraceFile::extend_backing(const format::ChunkHeader* c, uint32_t end, bool allocate_blocks) {
+  const uint32_t index = index_of(c);
+  const uint32_t have = backed_bytes_[index].load(std::memory_order_relaxed);
+  if (end <= have) return true;
+  if (!allocate_blocks || finishing()) {
+    // As back_chunk without blocks: the pages get theirs as they are touched.
+    backed_bytes_[index].store(chunk_size_, std::memory_order_relaxed);
+    return true;
+  }
+  if (out_of_space()) return false;
+  const uint32_t want = std::min(chunk_size_, (end + backing_step_ - 1) / backing_step_ * backing_step_);
+  const off_t offset = static_cast<off_t>(format::kFileHeaderSize) +
+                       static_cast<off_t>(index) * chunk_size_ + have;
+  if (fallocate(fd_, 0, offset, want - have) != 0 && errno != EOPNOTSUPP) {
+    out_of_space_.store(true, std::memory_order_release);
+    return false;
+  }
+  backed_bytes_[index].store(want, std::memory_order_relaxed);
   return true;
 }
 
@@ -298,13 +336,17 @@ void TraceFile::release_tail(uint32_t index) {
   const ChunkHeader* c = chunk_at(index);
   const uint64_t in_use = sizeof(ChunkHeader) + c->used.load(std::memory_order_acquire);
   const uint64_t keep = (in_use + kPage - 1) / kPage * kPage;
-  if (keep >= chunk_size_) return;
+  const uint64_t backed = backed_bytes_[index].load(std::memory_order_relaxed);
+  if (keep >= backed) return;
+  // A chunk backed step by step has less than a step of blocks past its records: not worth a
+  // hole punch (see backing_step_).
+  if (backing_step_ < chunk_size_ && backed - keep < backing_step_) return;
   const off_t offset = static_cast<off_t>(format::kFileHeaderSize) +
                        static_cast<off_t>(index) * chunk_size_ + static_cast<off_t>(keep);
   // Reads as zeros afterwards; a later record there (this thread's, after the exit's
   // destructor) gets its page a block again when it is written.
   fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset,
-            static_cast<off_t>(chunk_size_ - keep));
+            static_cast<off_t>(backed - keep));
 }
 
 void TraceFile::seal_chunk(ChunkHeader* chunk) {

@@ -16,6 +16,9 @@ namespace heapline::preload {
 
 struct Options;
 
+// Sampling mode: a chunk's disk blocks are allocated this many bytes at a time (see backing_step_).
+constexpr uint32_t kSampledBackingStep = 16 * 1024;
+
 class TraceFile {
  public:
   // Creates a new trace file from options' pattern (never overwriting an existing file: a
@@ -40,6 +43,13 @@ class TraceFile {
   format::ChunkHeader* acquire_chunk(uint32_t tid, uint64_t base_time, bool may_wait = true);
   void seal_chunk(format::ChunkHeader* chunk);
   static uint8_t* chunk_data(format::ChunkHeader* c) { return reinterpret_cast<uint8_t*>(c + 1); }
+  // End of the part of `c` (a chunk the caller owns) that has its disk blocks: its owner writes
+  // no further before extend_backing. The whole chunk in full mode; in sampling mode chunks get
+  // their blocks kSampledBackingStep at a time (see backing_step_).
+  uint8_t* backed_end(const format::ChunkHeader* c) const;
+  // Gives the owner's chunk `c` blocks up to at least `end` bytes from its start (the next steps,
+  // or, without `allocate_blocks`, the pages as they are touched). False if the disk is full.
+  bool extend_backing(const format::ChunkHeader* c, uint32_t end, bool allocate_blocks);
 
   // Drain side: calls `compress_and_append` for each sealed chunk in sequence order, then frees
   // it. Returns the number drained, or -1 if appending failed (the file is then unusable).
@@ -90,7 +100,11 @@ class TraceFile {
   }
   // Punches the pages of chunk `index` past its records.
   void release_tail(uint32_t index);
-  // Marks chunk `index` as backed, giving it its disk blocks now (fallocate) if `allocate_blocks`.
+  uint32_t index_of(const format::ChunkHeader* c) const {
+    return static_cast<uint32_t>((reinterpret_cast<const uint8_t*>(c) - ring_) / chunk_size_);
+  }
+  // Marks chunk `index` as backed, giving it its first disk blocks now (fallocate) if
+  // `allocate_blocks`.
   bool back_chunk(uint32_t index, bool allocate_blocks);
 
   char path_[1100] = {};
@@ -108,6 +122,15 @@ class TraceFile {
   std::atomic<uint32_t> seal_events_{0};
   std::atomic<uint32_t> free_events_{0};
   std::atomic<uint8_t>* backed_ = nullptr;  // per chunk: 1 once fallocate'd (see back_chunk)
+  // Per chunk: bytes from its start that have disk blocks (or will get them as touched). Written
+  // by the chunk's owner, read by others only for chunks sealed or free.
+  std::atomic<uint32_t>* backed_bytes_ = nullptr;
+  // Bytes of a chunk fallocate'd at a time. The whole chunk in full mode, which fills chunks.
+  // A sampled run writes a few bytes per sample point, and a chunk's unused blocks are punched
+  // back at exit, a hole punch of ~60 us (ext4, median; a journal commit can make it
+  // milliseconds) per chunk, most of a short sampled run's cost at exit: backed a step at a
+  // time, a chunk has less than a step of unused blocks, left as they are.
+  uint32_t backing_step_ = 0;
   std::atomic<bool> given_up_{false};
   std::atomic<bool> out_of_space_{false};
   std::atomic<bool> finishing_{false};
