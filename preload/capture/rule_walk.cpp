@@ -78,7 +78,8 @@ void remember(ThreadStackCache& c, int joined, int n, const uint64_t* hashes, ui
   }
   for (int j = joined + 1; j <= count; ++j) {
     CachedFrame& f = c.frames[j];
-    f.rbp_needed = f.ra_slot && (f.cfa_from_rbp || (!f.rbp_slot && c.frames[j - 1].rbp_needed));
+    // The outermost frame keeps what its walk said (it needs rbp if the chain ended on it).
+    if (f.ra_slot) f.rbp_needed = f.cfa_from_rbp || (!f.rbp_slot && c.frames[j - 1].rbp_needed);
   }
   c.count = count;
   c.generation = generation;
@@ -133,6 +134,14 @@ __attribute__((always_inline)) inline int walk(const WalkStart& start, void** ou
       break;
     }
     if (rule.kind != UnwindRule::kStep) {
+      // Code without unwind info and rbp 0: the end of the chain, where libunwind ends it (this
+      // saves a C++ program's first allocation, libstdc++'s from the loader's _dl_start_user, a
+      // libunwind walk). The decision reads rbp: a cached walk joins here only with rbp 0 again.
+      if (rule.no_info && rbp == 0) {
+        if (w) w->rbp_needed = true;
+        complete = true;
+        break;
+      }
       n = -1;
       break;
     }

@@ -6,6 +6,8 @@
 #include <link.h>
 #include <pthread.h>
 
+#include <atomic>
+
 #include "heapline/trace_format.h"
 #include "rule_walk.h"
 #include "stack_hash.h"
@@ -34,6 +36,21 @@ int find_self(dl_phdr_info* info, size_t, void* probe) {
 }
 
 UnwindMethod g_method = UnwindMethod::kDwarf;
+
+// libunwind's set-up waits for its first use: in kDwarf mode most runs never need it, and its
+// initialization (a pipe for its memory probes, its caches' pages: ~70 page faults and 140 000
+// instructions) was a tenth of a short sampled run's cost.
+std::atomic<bool> g_libunwind_ready{false};
+
+int libunwind_backtrace(void** frames, int max) {
+  if (__builtin_expect(!g_libunwind_ready.load(std::memory_order_acquire), 0) &&
+      !g_libunwind_ready.exchange(true, std::memory_order_acq_rel)) {
+    // Per-thread caches: no lock shared between threads while unwinding. (A thread racing the
+    // first one here unwinds once with the default, global cache: right, only slower.)
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+  }
+  return unw_backtrace(frames, max);
+}
 
 // Bounds of this thread's stack, so that a frame-pointer walk never reads outside it.
 struct StackBounds {
@@ -87,8 +104,6 @@ size_t walk_frame_pointers(void** out, size_t max) {
 void init_stack_capture(UnwindMethod method) {
   g_method = method;
   if (method == UnwindMethod::kDwarf && !unwind_rule_cache().init()) g_method = UnwindMethod::kLibunwind;
-  // Per-thread caches: no lock shared between threads while unwinding.
-  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   dl_iterate_phdr(find_self, reinterpret_cast<void*>(&init_stack_capture));
 }
 
@@ -106,7 +121,7 @@ size_t capture_stack(const WalkStart& start, uint64_t* out, size_t max_depth, ui
   } else if (g_method == UnwindMethod::kFramePointer) {
     n = static_cast<int>(walk_frame_pointers(frames, static_cast<size_t>(max)));
   }
-  if (n < 0) n = unw_backtrace(frames, max);
+  if (n < 0) n = libunwind_backtrace(frames, max);
   size_t skip = 0;
   while (skip < static_cast<size_t>(n)) {
     const auto pc = reinterpret_cast<uintptr_t>(frames[skip]);
@@ -129,7 +144,8 @@ void prepare_thread_for_capture() {
 
 void flush_unwind_cache() {
   unwind_rule_cache().invalidate();
-  unw_flush_cache(unw_local_addr_space, 0, 0);
+  if (g_libunwind_ready.load(std::memory_order_acquire))
+    unw_flush_cache(unw_local_addr_space, 0, 0);
 }
 
 }  // namespace heapline::preload

@@ -14,8 +14,8 @@ namespace heapline::preload {
 // rbp chain, right only for code built with frame pointers.
 enum class UnwindMethod { kDwarf, kLibunwind, kFramePointer };
 
-// Once, before the first capture: the method, libunwind's caching policy, and the address range
-// of our own code.
+// Once, before the first capture: the method and the address range of our own code (libunwind
+// is set up at its first use).
 void init_stack_capture(UnwindMethod method);
 // Once per thread, before its first capture, with its allocations kept out of the trace (they
 // are heapline's): what the capture needs that may allocate.

@@ -305,14 +305,22 @@ UnwindRule unsupported() {
   return rule;
 }
 
+UnwindRule no_unwind_info() {
+  UnwindRule rule = unsupported();
+  rule.no_info = true;
+  return rule;
+}
+
 }  // namespace
 
 uint64_t UnwindRule::pack(uint32_t generation) const {
-  // kind:2 cfa_from_rbp:1 rbp_saved:1 generation:16 ra_offset:10 rbp_offset:10 cfa_offset:24
+  // kind:2 cfa_from_rbp:1 rbp_saved:1 generation:16 ra_offset:10 rbp_offset:10 cfa_offset:24;
+  // kUnsupported keeps no_info where cfa_from_rbp goes.
   auto fits = [](int64_t v, int bits) { return v >= -(1ll << (bits - 1)) && v < (1ll << (bits - 1)); };
   const bool ok = kind != kStep || (fits(ra_offset, 10) && fits(rbp_offset, 10) && fits(cfa_offset, 24));
   const uint64_t k = ok ? kind : kUnsupported;
-  uint64_t bits = k | (uint64_t{cfa_from_rbp} << 2) | (uint64_t{rbp_saved} << 3) |
+  const bool flag = k == kUnsupported ? kind == kUnsupported && no_info : cfa_from_rbp;
+  uint64_t bits = k | (uint64_t{flag} << 2) | (uint64_t{k != kUnsupported && rbp_saved} << 3) |
                   (uint64_t{generation & kGenerationMask} << 4);
   if (ok && kind == kStep) {
     bits |= (static_cast<uint64_t>(ra_offset) & 0x3ff) << 20;
@@ -332,8 +340,9 @@ UnwindRule find_unwind_rule(uintptr_t pc, bool is_return_address) {
     return unsupported();
   uintptr_t begin = 0;
   const uint8_t* fde = find_fde(static_cast<const uint8_t*>(object.dlfo_eh_frame), lookup, &begin);
+  if (!fde) return no_unwind_info();
   const uint8_t *body, *end;
-  if (!fde || !entry_bounds(fde, &body, &end)) return unsupported();
+  if (!entry_bounds(fde, &body, &end)) return unsupported();
   Reader r{body, end};
   const uint32_t cie_pointer = r.u32();
   Cie cie;
@@ -341,7 +350,8 @@ UnwindRule find_unwind_rule(uintptr_t pc, bool is_return_address) {
     return unsupported();
   r.encoded_value(cie.fde_encoding);                       // initial location: from the table
   const uint64_t range = r.encoded_value(cie.fde_encoding & 0x0f);
-  if (r.failed || lookup >= begin + range) return unsupported();  // a gap between functions
+  if (r.failed) return unsupported();
+  if (lookup >= begin + range) return no_unwind_info();  // a gap between functions
   if (cie.has_augmentation_data) {
     const uint64_t len = r.uleb();
     if (!r.has(len)) return unsupported();

@@ -21,6 +21,10 @@ struct UnwindRule {
     kUnsupported = 3,  // this frame needs libunwind
   };
   Kind kind = kUnknown;
+  // kUnsupported because no FDE covers the address (in a module that has .eh_frame): where rbp
+  // is 0 this is the end of the chain, as libunwind ends it. The dynamic loader's
+  // _dl_start_user, from which the shared libraries' constructors run, is such a frame.
+  bool no_info = false;
   bool cfa_from_rbp = false;  // CFA = rbp + cfa_offset, else rsp + cfa_offset
   bool rbp_saved = false;     // caller's rbp is at CFA + rbp_offset, else rbp is unchanged
   int32_t cfa_offset = 0;
@@ -33,6 +37,10 @@ struct UnwindRule {
   static UnwindRule unpack(uint64_t bits) {
     UnwindRule rule;
     rule.kind = static_cast<Kind>(bits & 3);
+    if (rule.kind == kUnsupported) {
+      rule.no_info = (bits >> 2) & 1;
+      return rule;
+    }
     rule.cfa_from_rbp = (bits >> 2) & 1;
     rule.rbp_saved = (bits >> 3) & 1;
     rule.ra_offset = sign_extend((bits >> 20) & 0x3ff, 10);

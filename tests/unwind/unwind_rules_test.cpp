@@ -6,6 +6,7 @@
 #define UNW_LOCAL_ONLY
 #include <gtest/gtest.h>
 #include <libunwind.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <ucontext.h>
@@ -306,9 +307,44 @@ TEST(UnwindRules, PackedRulesRoundTripAndOversizedOffsetsAreUnsupported) {
 
 TEST(UnwindRules, AddressesWithoutUnwindInfoAreUnsupported) {
   static char not_code[64];
-  EXPECT_EQ(find_unwind_rule(reinterpret_cast<uintptr_t>(not_code) + 8, true).kind,
-            UnwindRule::kUnsupported);
-  EXPECT_EQ(find_unwind_rule(0x1000, false).kind, UnwindRule::kUnsupported);
+  const UnwindRule in_module = find_unwind_rule(reinterpret_cast<uintptr_t>(not_code) + 8, true);
+  EXPECT_EQ(in_module.kind, UnwindRule::kUnsupported);
+  EXPECT_TRUE(in_module.no_info) << "a module's address that no FDE covers";
+  EXPECT_TRUE(UnwindRule::unpack(in_module.pack(7)).no_info);
+  const UnwindRule nowhere = find_unwind_rule(0x1000, false);
+  EXPECT_EQ(nowhere.kind, UnwindRule::kUnsupported);
+  EXPECT_FALSE(nowhere.no_info) << "not in any module: libunwind may know more";
+  EXPECT_FALSE(UnwindRule::unpack(nowhere.pack(7)).no_info);
+}
+
+Capture& constructor_capture() {
+  static Capture capture;  // constructed at first use: before this program's own initializers
+  return capture;
+}
+
+}  // namespace
+}  // namespace heapline::preload
+
+extern "C" int unwind_constructor_ran;  // constructor_probe.c
+
+// Called by constructor_probe.c's constructor, which the loader runs before main.
+extern "C" __attribute__((visibility("default"), noinline)) void unwind_probe_from_constructor() {
+  heapline::preload::probe(&heapline::preload::constructor_capture());
+}
+
+namespace heapline::preload {
+namespace {
+
+// The loader's _dl_start_user has no FDE: its frame (rbp 0) ends the chain, as in libunwind,
+// instead of handing the stack over to libunwind (every C++ program's first allocation,
+// libstdc++'s emergency pool, is made there).
+TEST(UnwindRules, FromASharedLibraryConstructorDownToTheLoader) {
+  ASSERT_EQ(unwind_constructor_ran, 1);
+  const Capture& c = constructor_capture();
+  expect_same_frames(c, 3);
+  Dl_info info{};
+  ASSERT_NE(dladdr(c.rules.back(), &info), 0);
+  EXPECT_NE(strstr(info.dli_fname, "ld-linux"), nullptr) << info.dli_fname;
 }
 
 }  // namespace
