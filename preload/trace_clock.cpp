@@ -14,7 +14,11 @@ namespace {
 
 constexpr uint64_t kCalibrationNs = 20 * 1000 * 1000;
 
-bool g_tsc_usable = false;
+// Whether the kernel's clocksource is the TSC: asked by the drain thread's first calibration,
+// not at start (a sysfs read, three system calls on every traced process's start-up path, and
+// a short sampled run never calibrates).
+enum class TscState { kUnknown, kUsable, kUnusable };
+TscState g_tsc_state = TscState::kUnknown;
 uint64_t g_calibration_tsc = 0;
 uint64_t g_calibration_ns = 0;
 TscMapping g_mapping;  // written once per trace before being published
@@ -49,12 +53,14 @@ void read_pair(uint64_t* tsc, uint64_t* ns) {
 void start_trace_clock(uint64_t start_monotonic_ns) {
   g_tsc_mapping.store(nullptr, std::memory_order_release);
   g_trace_start_ns = start_monotonic_ns;
-  g_tsc_usable = kernel_uses_tsc();
-  if (g_tsc_usable) read_pair(&g_calibration_tsc, &g_calibration_ns);
+  g_tsc_state = TscState::kUnknown;
+  read_pair(&g_calibration_tsc, &g_calibration_ns);
 }
 
 void calibrate_trace_clock() {
-  if (!g_tsc_usable || g_tsc_mapping.load(std::memory_order_relaxed)) return;
+  if (g_tsc_state == TscState::kUnknown)
+    g_tsc_state = kernel_uses_tsc() ? TscState::kUsable : TscState::kUnusable;
+  if (g_tsc_state != TscState::kUsable || g_tsc_mapping.load(std::memory_order_relaxed)) return;
   uint64_t tsc, ns;
   read_pair(&tsc, &ns);
   if (ns - g_calibration_ns < kCalibrationNs || tsc <= g_calibration_tsc) return;
