@@ -214,8 +214,9 @@ bool TraceFile::extend_backing(const format::ChunkHeader* c, uint32_t end, bool 
   const uint32_t index = index_of(c);
   const uint32_t have = backed_bytes_[index].load(std::memory_order_relaxed);
   if (end <= have) return true;
-  if (!allocate_blocks || finishing()) {
-    // As back_chunk without blocks: the pages get theirs as they are touched.
+  if (!allocate_blocks || finishing() || given_up()) {
+    // As back_chunk without blocks: the pages get theirs as they are touched. (A given-up file
+    // gets no more system calls: after a truncation, fallocate would make it long again.)
     backed_bytes_[index].store(chunk_size_, std::memory_order_relaxed);
     return true;
   }
