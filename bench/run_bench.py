@@ -23,7 +23,7 @@ than the interval can resolve swaps by chance, whatever the recorder does; the p
 3 sd apart must come in order, and the script counts the seeds in which they do.
 Usage: bench/run_bench.py [--build build] [--rounds 5] [--only churn1,sqlite3]
                           [--sample-bytes N [--seeds K] [--sample-pairs 21]]
-                          [--analysis-rounds 3]
+                          [--analysis-rounds 7]
 """
 import argparse
 import json
@@ -107,7 +107,7 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--sample-bytes", default="")
     ap.add_argument("--seeds", type=int, default=0)
-    ap.add_argument("--analysis-rounds", type=int, default=3)
+    ap.add_argument("--analysis-rounds", type=int, default=7)
     ap.add_argument("--sample-pairs", type=int, default=21)
     args = ap.parse_args()
     build = os.path.abspath(args.build)
