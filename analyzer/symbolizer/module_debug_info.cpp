@@ -324,7 +324,28 @@ std::optional<Dwarf_Addr> ModuleDebugInfo::dwfl_address(uint64_t elf_vaddr) cons
   return address;
 }
 
+void ModuleDebugInfo::prepare_lookups() const {
+  // Without DWARF every frame's name comes from the symbols; with it, few do (not worth sorting
+  // a big symbol table on a core the reading needs).
+  if (!has_dwarf_) return build_symbol_index();
+  Dwarf_Addr low = 0, bias = 0;
+  dwfl_module_info(dwarf_module(), nullptr, &low, nullptr, nullptr, nullptr, nullptr, nullptr);
+  dwfl_module_addrdie(dwarf_module(), low, &bias);  // the answer is not needed, its tables are
+}
+
 std::string ModuleDebugInfo::symbol_name(Dwarf_Addr dwfl_addr) const {
+  build_symbol_index();
+  auto it = std::upper_bound(symbols_.begin(), symbols_.end(), dwfl_addr,
+                             [](Dwarf_Addr a, const Symbol& s) { return a < s.address; });
+  while (it != symbols_.begin()) {
+    --it;
+    if (dwfl_addr < it->address + std::max<GElf_Xword>(it->size, 1)) return demangle(it->name);
+    if (it->size != 0) break;  // sized symbol that ends before the address: nothing covers it
+  }
+  return {};
+}
+
+void ModuleDebugInfo::build_symbol_index() const {
   // dwfl_module_addrinfo scans the whole symbol table on every call (66% of `heapline report`
   // on a cc1plus trace): sort the function symbols once and binary-search them instead.
   if (!symbols_built_) {
@@ -340,14 +361,6 @@ std::string ModuleDebugInfo::symbol_name(Dwarf_Addr dwfl_addr) const {
     std::sort(symbols_.begin(), symbols_.end(),
               [](const Symbol& a, const Symbol& b) { return a.address < b.address; });
   }
-  auto it = std::upper_bound(symbols_.begin(), symbols_.end(), dwfl_addr,
-                             [](Dwarf_Addr a, const Symbol& s) { return a < s.address; });
-  while (it != symbols_.begin()) {
-    --it;
-    if (dwfl_addr < it->address + std::max<GElf_Xword>(it->size, 1)) return demangle(it->name);
-    if (it->size != 0) break;  // sized symbol that ends before the address: nothing covers it
-  }
-  return {};
 }
 
 }  // namespace heapline::analysis

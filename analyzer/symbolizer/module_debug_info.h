@@ -74,6 +74,13 @@ class ModuleDebugInfo {
   // Demangled ELF symbol covering `dwfl_addr`, "" if no symbol does.
   std::string symbol_name(Dwarf_Addr dwfl_addr) const;
 
+  // The set-up every lookup in this module starts with, done now: libdwfl's table of the units'
+  // address ranges (built on the first dwfl_module_addrdie: libc's was 9 M instructions of a
+  // python3 report's main thread after the reading), or for a module without DWARF the sorted
+  // ELF symbols. A prefetch thread calls this after load_dwarf(), while the report's threads are
+  // still reading the trace.
+  void prepare_lookups() const;
+
  private:
   ModuleDebugInfo(const std::string& debuginfo_path);
 
@@ -129,6 +136,7 @@ class ModuleDebugInfo {
   };
   mutable std::vector<Symbol> symbols_;
   mutable bool symbols_built_ = false;
+  void build_symbol_index() const;
 };
 
 }  // namespace heapline::analysis

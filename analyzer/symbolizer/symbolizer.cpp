@@ -98,6 +98,7 @@ void Symbolizer::prefetch(const ModuleIdentity& module) {
     if (result.module != nullptr) {
       try {
         load_warnings = result.module->load_dwarf(&p->abandoned);
+        if (!p->abandoned) result.module->prepare_lookups();
       } catch (...) {
         // out of memory while loading: the module's DWARF stays unread, its symbols still work
       }
