@@ -7,8 +7,6 @@
 
 namespace heapline::analysis {
 
-using format::AllocApi;
-
 void AllocationModel::read_all(TraceReader& reader) {
   set_sample_bytes(reader.info().header.sample_bytes);
   read_pipelined(reader, *this);
@@ -18,89 +16,6 @@ void AllocationModel::read_all(TraceReader& reader) {
 StackStats& AllocationModel::grow_stats(uint32_t stack_id) {
   stats_.resize(stack_id + 1);
   return stats_[stack_id];
-}
-
-void AllocationModel::on_alloc(const AllocRecord& r) {
-  see_time(r.time_ns);
-  uint64_t size = r.size;
-  double weight = 1;
-  const bool sampled = summary_.sample_bytes != 0;
-  if (sampled) {
-    // Horvitz-Thompson: a block sampled with probability p counts 1/p times.
-    const double p = -std::expm1(-static_cast<double>(r.size) / static_cast<double>(summary_.sample_bytes));
-    weight = p > 0 ? 1 / p : 1;
-    const double estimate = static_cast<double>(r.size) * weight;
-    size = static_cast<uint64_t>(std::llround(estimate));
-    bytes_allocated_variance_ += estimate * estimate * (1 - (p > 0 ? p : 1));
-    // The estimated counts are read only for a sampled trace (finish()).
-    estimated_allocations_ += weight;
-  }
-  ++summary_.allocations;
-  summary_.bytes_allocated += size;
-  // One lookup: the new block takes the slot. A block still live there was freed (the allocator
-  // never hands out a live block): its free comes later in this tick's merge, or was not
-  // recorded (tick_order.h).
-  auto [block, inserted] = live_.try_emplace(r.address);
-  if (!inserted) {
-    StackStats& old = stats_for(block->stack_id);
-    capture_for_peak(old);
-    old.live_bytes -= block->size;
-    --old.live_blocks;
-    live_bytes_ -= block->size;
-    tick_order_.owe_free(r.time_ns, r.address);
-  }
-  *block = LiveBlock{size, r.stack_id, static_cast<float>(weight)};
-  StackStats& s = stats_for(r.stack_id);
-  capture_for_peak(s);
-  ++s.allocations;
-  if (sampled) s.estimated_allocations += weight;
-  s.bytes_allocated += size;
-  s.live_bytes += size;
-  ++s.live_blocks;
-  live_bytes_ += size;
-  if (live_bytes_ > summary_.peak_bytes) {
-    summary_.peak_bytes = live_bytes_;
-    summary_.peak_time_ns = r.time_ns;
-    ++peak_epoch_;
-  }
-  last_alloc_address_ = r.address;
-  last_alloc_pending_ = true;
-  TickOrder::Free early{};
-  if (tick_order_.take_early_free(r.time_ns, r.address, r.tid, &early)) {
-    // Freed by another thread in the same tick, its free merged before it (tick_order.h).
-    --summary_.unmatched_frees;
-    const bool implicit = early.api == AllocApi::kRealloc || early.api == AllocApi::kReallocArray;
-    release(r.address, implicit, /*temporary=*/false);
-  }
-}
-
-void AllocationModel::on_free(const FreeRecord& r) {
-  see_time(r.time_ns);
-  const bool implicit = r.api == AllocApi::kRealloc || r.api == AllocApi::kReallocArray;
-  if (!implicit) ++summary_.frees;
-  const bool temporary = last_alloc_pending_ && last_alloc_address_ == r.address && !implicit;
-  last_alloc_pending_ = false;
-  if (tick_order_.take_owed_free(r.time_ns, r.address)) return;  // its block ended already
-  if (!release(r.address, implicit, temporary)) {
-    ++summary_.unmatched_frees;
-    tick_order_.add_early_free(r.time_ns, {r.address, r.tid, r.api});
-  }
-}
-
-bool AllocationModel::release(uint64_t address, bool implicit, bool temporary) {
-  LiveBlock block;
-  if (!live_.take(address, block)) return false;
-  StackStats& s = stats_for(block.stack_id);
-  capture_for_peak(s);
-  s.live_bytes -= block.size;
-  --s.live_blocks;
-  if (temporary) {
-    ++s.temporary;
-    ++summary_.temporary_allocations;
-  }
-  live_bytes_ -= block.size;
-  if (!implicit && summary_.sample_bytes) estimated_frees_ += block.weight;
-  return true;
 }
 
 void AllocationModel::on_stack(const StackRecord& r) {

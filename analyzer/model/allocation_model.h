@@ -8,6 +8,7 @@
 // O(1) even while the peak keeps rising.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -84,8 +85,11 @@ class AllocationModel final : public RecordVisitor, public AddressLookahead {
   // The whole first pass: weights from the trace's header (sampling), every record, finish().
   void read_all(TraceReader& reader);
 
-  void on_alloc(const AllocRecord& r) override;
-  void on_free(const FreeRecord& r) override;
+  // The two calls of nearly every record, defined below in this header and always inlined into
+  // the replay loop: out of line, their calls, register saves and restores were 16% of the
+  // model thread's instructions on a python3 trace (528 -> 446 M), 9-17% of its CPU.
+  [[gnu::always_inline]] void on_alloc(const AllocRecord& r) override;
+  [[gnu::always_inline]] void on_free(const FreeRecord& r) override;
   void on_stack(const StackRecord& r) override;
   void will_see(uint64_t address) override { live_.prefetch(address); }
   bool lookahead_pays() const override { return live_.prefetch_pays(); }
@@ -135,7 +139,7 @@ class AllocationModel final : public RecordVisitor, public AddressLookahead {
     s.captured_peak = peak_epoch_;
   }
   // Ends the live block at `address`; false if there is none.
-  bool release(uint64_t address, bool implicit, bool temporary);
+  [[gnu::always_inline]] bool release(uint64_t address, bool implicit, bool temporary);
   void see_time(uint64_t time_ns) {
     if (time_ns > summary_.duration_ns) summary_.duration_ns = time_ns;
   }
@@ -156,5 +160,93 @@ class AllocationModel final : public RecordVisitor, public AddressLookahead {
   double bytes_allocated_variance_ = 0;
   std::function<void(const ModuleInfo&)> module_listener_;
 };
+
+// The per-record calls, inline (see on_alloc's declaration).
+
+inline void AllocationModel::on_alloc(const AllocRecord& r) {
+  see_time(r.time_ns);
+  uint64_t size = r.size;
+  double weight = 1;
+  const bool sampled = summary_.sample_bytes != 0;
+  if (sampled) {
+    // Horvitz-Thompson: a block sampled with probability p counts 1/p times.
+    const double p =
+        -std::expm1(-static_cast<double>(r.size) / static_cast<double>(summary_.sample_bytes));
+    weight = p > 0 ? 1 / p : 1;
+    const double estimate = static_cast<double>(r.size) * weight;
+    size = static_cast<uint64_t>(std::llround(estimate));
+    bytes_allocated_variance_ += estimate * estimate * (1 - (p > 0 ? p : 1));
+    // The estimated counts are read only for a sampled trace (finish()).
+    estimated_allocations_ += weight;
+  }
+  ++summary_.allocations;
+  summary_.bytes_allocated += size;
+  // One lookup: the new block takes the slot. A block still live there was freed (the allocator
+  // never hands out a live block): its free comes later in this tick's merge, or was not
+  // recorded (tick_order.h).
+  auto [block, inserted] = live_.try_emplace(r.address);
+  if (!inserted) {
+    StackStats& old = stats_for(block->stack_id);
+    capture_for_peak(old);
+    old.live_bytes -= block->size;
+    --old.live_blocks;
+    live_bytes_ -= block->size;
+    tick_order_.owe_free(r.time_ns, r.address);
+  }
+  *block = LiveBlock{size, r.stack_id, static_cast<float>(weight)};
+  StackStats& s = stats_for(r.stack_id);
+  capture_for_peak(s);
+  ++s.allocations;
+  if (sampled) s.estimated_allocations += weight;
+  s.bytes_allocated += size;
+  s.live_bytes += size;
+  ++s.live_blocks;
+  live_bytes_ += size;
+  if (live_bytes_ > summary_.peak_bytes) {
+    summary_.peak_bytes = live_bytes_;
+    summary_.peak_time_ns = r.time_ns;
+    ++peak_epoch_;
+  }
+  last_alloc_address_ = r.address;
+  last_alloc_pending_ = true;
+  TickOrder::Free early{};
+  if (tick_order_.take_early_free(r.time_ns, r.address, r.tid, &early)) {
+    // Freed by another thread in the same tick, its free merged before it (tick_order.h).
+    --summary_.unmatched_frees;
+    const bool implicit = early.api == format::AllocApi::kRealloc ||
+                          early.api == format::AllocApi::kReallocArray;
+    release(r.address, implicit, /*temporary=*/false);
+  }
+}
+
+inline void AllocationModel::on_free(const FreeRecord& r) {
+  see_time(r.time_ns);
+  const bool implicit =
+      r.api == format::AllocApi::kRealloc || r.api == format::AllocApi::kReallocArray;
+  if (!implicit) ++summary_.frees;
+  const bool temporary = last_alloc_pending_ && last_alloc_address_ == r.address && !implicit;
+  last_alloc_pending_ = false;
+  if (tick_order_.take_owed_free(r.time_ns, r.address)) return;  // its block ended already
+  if (!release(r.address, implicit, temporary)) {
+    ++summary_.unmatched_frees;
+    tick_order_.add_early_free(r.time_ns, {r.address, r.tid, r.api});
+  }
+}
+
+inline bool AllocationModel::release(uint64_t address, bool implicit, bool temporary) {
+  LiveBlock block;
+  if (!live_.take(address, block)) return false;
+  StackStats& s = stats_for(block.stack_id);
+  capture_for_peak(s);
+  s.live_bytes -= block.size;
+  --s.live_blocks;
+  if (temporary) {
+    ++s.temporary;
+    ++summary_.temporary_allocations;
+  }
+  live_bytes_ -= block.size;
+  if (!implicit && summary_.sample_bytes) estimated_frees_ += block.weight;
+  return true;
+}
 
 }  // namespace heapline::analysis
