@@ -134,13 +134,9 @@ ElfImage ElfImage::map_file(int fd, size_t size) {
   if (size == 0) return image;
   void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   if (map == MAP_FAILED) return image;
-  image.file_map_ = map;
+  image.file_map_ = std::unique_ptr<void, Unmap>(map, Unmap{size});
   image.size_ = size;
   return image;
-}
-
-ElfImage::~ElfImage() {
-  if (file_map_ != nullptr) munmap(file_map_, size_);
 }
 
 bool elf_has_dwarf_sections(Elf* elf) {

@@ -13,9 +13,11 @@
 #pragma once
 
 #include <libelf.h>
+#include <sys/mman.h>
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,29 +36,22 @@ class ElfImage {
   // The first `size` bytes of the file open on `fd` (not consumed), mapped copy-on-write: libelf
   // takes an in-memory ELF as writable, though nothing here writes to it. Empty if mmap fails.
   static ElfImage map_file(int fd, size_t size);
-  ElfImage(ElfImage&& other) noexcept { swap(other); }
-  ElfImage& operator=(ElfImage&& other) noexcept {
-    ElfImage(std::move(other)).swap(*this);
-    return *this;
-  }
-  ElfImage(const ElfImage&) = delete;
-  ElfImage& operator=(const ElfImage&) = delete;
-  ~ElfImage();
 
-  char* data() const { return static_cast<char*>(file_map_ ? file_map_ : pages_.data()); }
+  char* data() const {
+    return static_cast<char*>(file_map_ ? file_map_.get() : pages_.data());
+  }
   size_t size() const { return size_; }
   bool empty() const { return data() == nullptr; }
   bool mapped_from_file() const { return file_map_ != nullptr; }
 
  private:
-  void swap(ElfImage& other) noexcept {
-    std::swap(pages_, other.pages_);
-    std::swap(file_map_, other.file_map_);
-    std::swap(size_, other.size_);
-  }
+  struct Unmap {
+    size_t bytes;
+    void operator()(void* map) const { munmap(map, bytes); }
+  };
 
   ZeroedPages pages_;
-  void* file_map_ = nullptr;  // non-null: the image is this mapping of size_ bytes
+  std::unique_ptr<void, Unmap> file_map_{nullptr, Unmap{0}};  // set: the image is this mapping
   size_t size_ = 0;
 };
 
