@@ -18,8 +18,9 @@
 // (tombstones), and scatter-only hashing in README "Analysis speed".
 //
 // Memory: (8 + sizeof(Value)) bytes per slot; at most 3/4 of the slots are used before the table
-// doubles (1/2 below 16 Ki slots, see over_load), so 4/3 to 8/3 slots per live block. It grows with the most blocks live at once, never
-// with the number of events. A big table lives in transparent huge pages (support/zeroed_pages.h).
+// doubles, so 4/3 to 8/3 slots per live block (below 16 Ki slots 1/2, 2 to 4: see over_load). It
+// grows with the most blocks live at once, never with the number of events. A big table lives in
+// transparent huge pages (support/zeroed_pages.h).
 #pragma once
 
 #include <cstddef>
@@ -117,15 +118,12 @@ class AddressMap {
     return true;
   }
 
-  // Whether the table is big enough for its lookups to miss the caches.
-  bool outgrows_caches() const { return capacity() >= kMinLocalCapacity; }
-
-  // Whether prefetch() ahead of lookups pays: only for a big table that scatters its keys. With
-  // locality placement, events close in time land in neighbouring slots that the caches already
-  // hold or the hardware prefetcher fetches; naming every address 16 events early then cost the
-  // python3 and containers reports ~7 ms of CPU (of 85 and 100 on the model thread, medians of
-  // 12 paired runs) and saved nothing measurable.
-  bool prefetch_pays() const { return outgrows_caches() && scatter_; }
+  // Whether prefetch() ahead of lookups pays: only for a table too big for the caches that
+  // scatters its keys. With locality placement, events close in time land in neighbouring slots
+  // that the caches already hold or the hardware prefetcher fetches; naming every address 16
+  // events early then cost python3's report ~7 ms of its model thread's ~80 ms of CPU (medians
+  // of paired runs, twice) and saved nothing measurable.
+  bool prefetch_pays() const { return capacity() >= kMinLocalCapacity && scatter_; }
 
   // Whether the table now spreads keys by their whole address (see the header comment).
   bool scattered() const { return scatter_; }
