@@ -1,16 +1,14 @@
 #include "record_pipeline.h"
 
+#include "batch_channel.h"
 #include "trace_reader_records.h"
 
 #include <sched.h>
 #include <spdlog/spdlog.h>
 #include <time.h>
 
-#include <condition_variable>
-#include <deque>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,11 +16,11 @@
 namespace heapline::analysis::pipeline {
 namespace {
 
-// About 160 KiB of events per batch: handing one over costs a lock and a wake-up, noise next to
-// the microseconds its records take; three batches in flight let either side run ahead a little.
-constexpr size_t kBatchEvents = 4096;
+// 80 KiB of events per batch (a hand-over costs a lock, noise next to the ~0.1 ms its records
+// take), 8 batches in flight: either side can run ~0.5 ms ahead of the other.
+constexpr size_t kBatchEvents = 2048;
 constexpr size_t kBatchFrames = 64 * 1024;
-constexpr size_t kBatches = 3;
+constexpr size_t kBatches = 8;
 
 double thread_cpu_ms() {
   timespec t{};
@@ -30,89 +28,10 @@ double thread_cpu_ms() {
   return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
 }
 
-// Thrown inside the reader's thread when the consumer gave up (its visitor threw).
-struct Cancelled {};
-
-class Channel {
- public:
-  Channel() {
-    for (size_t i = 0; i < kBatches; ++i) {
-      storage_.push_back(std::make_unique<Batch>());
-      storage_.back()->events = std::make_unique<Event[]>(kBatchEvents);
-      empty_.push_back(storage_.back().get());
-    }
-  }
-
-  // Reader side: an empty batch to fill (blocks while all are in flight).
-  Batch* take_empty() {
-    std::unique_lock lock(mutex_);
-    empty_ready_.wait(lock, [&] { return !empty_.empty() || cancelled_; });
-    if (cancelled_) throw Cancelled{};
-    Batch* b = empty_.back();
-    empty_.pop_back();
-    b->clear();
-    return b;
-  }
-  void publish(Batch* b) {
-    {
-      std::lock_guard lock(mutex_);
-      full_.push_back(b);
-    }
-    full_ready_.notify_one();
-  }
-  // The reader is done, normally or with `error` (null when normally).
-  void finish(std::exception_ptr error) {
-    {
-      std::lock_guard lock(mutex_);
-      done_ = true;
-      error_ = std::move(error);
-    }
-    full_ready_.notify_one();
-  }
-
-  // Consumer side: the next filled batch, or null when the reader is done and all were taken.
-  Batch* take_full() {
-    std::unique_lock lock(mutex_);
-    full_ready_.wait(lock, [&] { return !full_.empty() || done_; });
-    if (full_.empty()) return nullptr;
-    Batch* b = full_.front();
-    full_.pop_front();
-    return b;
-  }
-  void recycle(Batch* b) {
-    {
-      std::lock_guard lock(mutex_);
-      empty_.push_back(b);
-    }
-    empty_ready_.notify_one();
-  }
-  void cancel() {
-    {
-      std::lock_guard lock(mutex_);
-      cancelled_ = true;
-    }
-    empty_ready_.notify_one();
-  }
-  std::exception_ptr error() {
-    std::lock_guard lock(mutex_);
-    return error_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable empty_ready_, full_ready_;
-  std::vector<std::unique_ptr<Batch>> storage_;
-  std::vector<Batch*> empty_;
-  std::deque<Batch*> full_;
-  bool done_ = false;
-  bool cancelled_ = false;
-  std::exception_ptr error_;
-};
-
 // The reader thread's visitor: copies each record into the current batch.
 class BatchWriter final : public RecordVisitor {
  public:
-  explicit BatchWriter(Channel& channel) : channel_(channel), batch_(channel.take_empty()) {}
+  explicit BatchWriter(BatchChannel& channel) : channel_(channel), batch_(channel.take_empty()) {}
 
   void on_alloc(const AllocRecord& r) override {
     push({r.time_ns, r.size, r.address, r.tid, r.stack_id, Kind::kAlloc,
@@ -184,7 +103,7 @@ class BatchWriter final : public RecordVisitor {
     batch_ = channel_.take_empty();
   }
 
-  Channel& channel_;
+  BatchChannel& channel_;
   Batch* batch_;
 };
 
@@ -195,7 +114,7 @@ bool read_batches(TraceReader& reader, BatchConsumer& consumer) {
   // out of batches (~80 instructions a record) would be all the pipeline adds.
   cpu_set_t cpus;
   if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) < 2) return false;
-  Channel channel;
+  BatchChannel channel(kBatches, kBatchEvents);
   double reader_ms = 0;
   const double start_ms = thread_cpu_ms();
   std::thread reading([&] {

@@ -8,7 +8,7 @@
 // here after the visitor got every record before it, as TraceReader::read does; an exception
 // thrown by the visitor stops the reader and is rethrown.
 //
-// Memory: a fixed number of batches in flight (a few hundred KiB), whatever the trace's length.
+// Memory: a fixed number of batches in flight (under a MiB), whatever the trace's length.
 #pragma once
 
 #include "reader/record_batch.h"

@@ -2,16 +2,20 @@
 // order, across many batch hand-overs (traces of tens of thousands of records, a few thousand per
 // batch), with threads whose chunks the merge interleaves, on traces cut short (same records up
 // to the cut, same error), and with a visitor that throws (the exception comes out, the reader's
-// thread stops, nothing hangs).
+// thread stops, nothing hangs). And the batch channel alone: every batch once and in order while
+// either side stalls past the other's spin, so that both sleep and are woken.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
+#include "reader/batch_channel.h"
 #include "reader/record_pipeline.h"
 #include "reader/trace_error.h"
 #include "reader/trace_reader.h"
@@ -127,7 +131,7 @@ TEST(RecordPipelineTest, SameRecordsInTheSameOrderAsASerialRead) {
     const Outcome piped = read_in_pipeline(trace);
     ASSERT_EQ(serial.error, "") << mode;
     ASSERT_EQ(piped.error, "") << mode;
-    // 40 000 allocations and frees: about ten batches of records handed over.
+    // 40 000 allocations and frees: about twenty batches of records handed over.
     EXPECT_GT(serial.transcript.records, 40000u) << mode;
     EXPECT_EQ(piped.transcript.records, serial.transcript.records) << mode;
     EXPECT_TRUE(piped.transcript.text == serial.transcript.text) << mode;
@@ -179,6 +183,78 @@ TEST(RecordPipelineTest, VisitorExceptionStopsTheReaderAndComesOut) {
     EXPECT_EQ(visitor.records, at + 1);
     EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10);
   }
+}
+
+// Pauses of up to 2 ms now and then: longer than the channel's spin (0.2 ms), so the side that
+// waits goes to sleep and must be woken; most hand-overs have no pause and go through the spin.
+class Staller {
+ public:
+  explicit Staller(unsigned seed) : random_(seed) {}
+  void maybe_stall() {
+    const unsigned roll = random_() % 64;
+    if (roll == 0) std::this_thread::sleep_for(std::chrono::microseconds(random_() % 2000));
+    if (roll == 1) std::this_thread::yield();
+  }
+
+ private:
+  std::mt19937 random_;
+};
+
+TEST(BatchChannelTest, EveryBatchOnceAndInOrderWhileEitherSideStalls) {
+  using pipeline::Batch;
+  constexpr uint64_t kBatchesSent = 3000;
+  pipeline::BatchChannel channel(8, 4);
+  std::thread reader([&] {
+    Staller staller(1);
+    for (uint64_t n = 0; n < kBatchesSent; ++n) {
+      Batch* b = channel.take_empty();
+      ASSERT_EQ(b->count, 0u);  // handed out cleared
+      b->events[0].a = n;
+      b->count = 1 + n % 4;
+      staller.maybe_stall();
+      channel.publish(b);
+    }
+    channel.finish(nullptr);
+  });
+  Staller staller(2);
+  uint64_t expected = 0;
+  while (Batch* b = channel.take_full()) {
+    EXPECT_EQ(b->events[0].a, expected);
+    EXPECT_EQ(b->count, 1 + expected % 4);
+    ++expected;
+    staller.maybe_stall();
+    channel.recycle(b);
+  }
+  reader.join();
+  EXPECT_EQ(expected, kBatchesSent);
+  EXPECT_EQ(channel.error(), nullptr);
+}
+
+TEST(BatchChannelTest, CancelWakesAReaderAsleepForEmptyBatches) {
+  using pipeline::Batch;
+  pipeline::BatchChannel channel(4, 4);
+  std::atomic<int> filled{0};
+  bool cancelled = false;
+  std::thread reader([&] {
+    try {
+      for (;;) {
+        channel.publish(channel.take_empty());
+        ++filled;
+      }
+    } catch (const pipeline::Cancelled&) {
+      cancelled = true;
+    }
+  });
+  // All four batches end up full and the reader asleep (past its spin) waiting for an empty one.
+  while (filled < 4) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // One batch back is not enough to wake it (it waits for half of them), cancelling is.
+  channel.recycle(channel.take_full());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(filled, 4);
+  channel.cancel();
+  reader.join();
+  EXPECT_TRUE(cancelled);
 }
 
 }  // namespace
