@@ -51,6 +51,12 @@ class ChunkDecoder {
   // Hands the current record to the visitor (any visitor type: direct calls for a final one).
   template <typename Visitor>
   void deliver(Visitor& visitor) const;
+  // Delivers the current record and every record after it that comes before `end_ns`: the
+  // reader's inner loop over a run of one chunk (nearly every record of a trace goes through
+  // it). True when the next record is decoded, not delivered, and comes at or after `end_ns`;
+  // false at the chunk's end. The same records and calls as deliver() then advance() in a loop.
+  template <typename Visitor>
+  bool deliver_run(Visitor& visitor, uint64_t end_ns);
 
  private:
   // An allocation or free of a stream-coded frame (nearly every record of a trace) with every
@@ -60,6 +66,11 @@ class ChunkDecoder {
   [[gnu::always_inline]] int advance_fast();
   // Any record, with every check.
   bool advance_any();
+  // Delivers the allocations and frees of a stream-coded frame that come before `end_ns` and
+  // need no bounds check, straight from the bytes to the visitor. Returns at the first record
+  // it leaves to advance(), undecoded; -1 when it found a torn record (the chunk ends).
+  template <typename Visitor>
+  [[gnu::always_inline]] int deliver_fast(Visitor& visitor, uint64_t end_ns);
   [[noreturn]] void corrupt(const char* what) const;
   // A field of the current allocation or free does not decode (after stream state changed).
   bool torn_record();
@@ -137,6 +148,81 @@ inline int ChunkDecoder::advance_fast() {
   cursor_ = c;
   ticks_ += delta;
   return 1;
+}
+
+template <typename Visitor>
+inline int ChunkDecoder::deliver_fast(Visitor& v, uint64_t end_ns) {
+  // advance_fast() and deliver() in one, with the decoder's position in locals: the visitor's
+  // stores (into a batch) could alias the members, so the compiler reloaded them every record,
+  // and the fields went through u_ and a switch on the kind.
+  constexpr size_t kRecordRoom = 3 + 3 * format::kMaxVarintSize;
+  format::Cursor c = cursor_, sizes = sizes_, addresses = addresses_;
+  uint64_t ticks = ticks_;
+  StreamState& stream = *stream_;
+  const uint32_t shift = time_shift_, tid = tid_;
+  int result = 0;
+  while (c.remaining() >= kRecordRoom) {
+    const uint8_t kind = c.p[0];
+    if (kind == static_cast<uint8_t>(format::RecordKind::kAlloc)) {
+      if (sizes.remaining() < format::kMaxVarintSize ||
+          addresses.remaining() < 2 * format::kMaxVarintSize)
+        break;
+    } else if (kind != static_cast<uint8_t>(format::RecordKind::kFree)) {
+      break;
+    }
+    format::Cursor r = c;
+    ++r.p;
+    const uint64_t delta = r.varint();
+    const uint8_t api = *r.p++;
+    if (!r.ok || api >= static_cast<uint8_t>(format::AllocApi::kCount)) break;
+    const uint64_t time_ns = (ticks + delta) << shift;
+    if (time_ns >= end_ns) break;  // not this run's: advance() decodes it
+    // From here a field that does not decode ends the chunk, as in advance_fast.
+    if (kind == static_cast<uint8_t>(format::RecordKind::kAlloc)) {
+      const uint64_t size = sizes.varint();
+      uint64_t address = 0;
+      if (stream.history.decode(addresses, address)) stream.ordinals.on_alloc(address);
+      const uint64_t stack_id = r.varint();
+      if (!r.ok || !sizes.ok || !addresses.ok) {
+        result = -1;
+        break;
+      }
+      v.on_alloc({time_ns, tid, static_cast<format::AllocApi>(api), size, address,
+                  static_cast<uint32_t>(stack_id)});
+    } else {
+      const uint64_t code = r.varint();
+      uint64_t address = 0;
+      if (code == format::kFreeByAddress) {
+        stream.history.decode(r, address);
+      } else if (r.ok && stream.ordinals.decode_free(code, address)) {
+        stream.history.remember(address);
+      } else {
+        r.fail();
+      }
+      if (!r.ok) {
+        result = -1;
+        break;
+      }
+      v.on_free({time_ns, tid, static_cast<format::AllocApi>(api), address});
+    }
+    c = r;
+    ticks += delta;
+  }
+  cursor_ = c;
+  sizes_ = sizes;
+  addresses_ = addresses;
+  ticks_ = ticks;
+  return result;
+}
+
+template <typename Visitor>
+inline bool ChunkDecoder::deliver_run(Visitor& v, uint64_t end_ns) {
+  for (;;) {
+    deliver(v);
+    if (stream_ && deliver_fast(v, end_ns) < 0) return torn_record();
+    if (!advance()) return false;
+    if (time_ns() >= end_ns) return true;
+  }
 }
 
 template <typename Visitor>

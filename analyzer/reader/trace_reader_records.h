@@ -181,12 +181,10 @@ void TraceReader::read_records(Visitor& visitor) {
     ChunkDecoder& decoder = *top->decoder;
     bool more;
     do {
-      decoder.deliver(visitor);
-      more = decoder.advance();
-    } while (more && (decoder.time_ns() < run_end_ns ||
-                      ((heap.empty() || !Later()(top, heap.top())) &&
-                       (next >= sources_.size() ||
-                        (sources_[next].base_time << info_.header.time_shift) > decoder.time_ns()))));
+      more = decoder.deliver_run(visitor, run_end_ns);
+    } while (more && ((heap.empty() || !Later()(top, heap.top())) &&
+                      (next >= sources_.size() ||
+                       (sources_[next].base_time << info_.header.time_shift) > decoder.time_ns())));
     if (more) {
       heap.push(top);
     } else {

@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
@@ -159,18 +161,21 @@ class TraceBuilder {
   // Returns the offset of its FrameHeader.
   uint64_t stream_frame(uint64_t seq, uint64_t prev_seq, uint32_t tid, uint64_t base_time,
                         const Records& records) {
-    if (!stream_) stream_ = ZSTD_createCCtx();
-    if (prev_seq == 0) ZSTD_CCtx_reset(stream_, ZSTD_reset_session_only);
+    ZSTD_CCtx*& stream = streams_[tid];  // each thread's frames are one zstd stream
+    if (!stream) stream = ZSTD_createCCtx();
+    if (prev_seq == 0) ZSTD_CCtx_reset(stream, ZSTD_reset_session_only);
     std::vector<uint8_t> compressed(ZSTD_compressBound(records.bytes.size()) + 64);
     ZSTD_outBuffer out{compressed.data(), compressed.size(), 0};
     ZSTD_inBuffer in{records.bytes.data(), records.bytes.size(), 0};
-    while (ZSTD_compressStream2(stream_, &out, &in, ZSTD_e_flush) != 0) {
+    while (ZSTD_compressStream2(stream, &out, &in, ZSTD_e_flush) != 0) {
     }
     compressed.resize(out.pos);
     return append_frame({seq, tid, base_time, prev_seq, format::kFrameStreamCoded}, records,
                         compressed);
   }
-  ~TraceBuilder() { ZSTD_freeCCtx(stream_); }
+  ~TraceBuilder() {
+    for (auto& [tid, stream] : streams_) ZSTD_freeCCtx(stream);
+  }
 
   template <typename T>
   void put(uint64_t offset, T value) {
@@ -205,7 +210,7 @@ class TraceBuilder {
   }
 
   std::string bytes_;
-  ZSTD_CCtx* stream_ = nullptr;
+  std::map<uint32_t, ZSTD_CCtx*> streams_;
 };
 
 // Every callback as one line of text, so a whole replay compares with one EXPECT.
@@ -483,6 +488,66 @@ TEST(TraceDecode, LongStreamsDecodeEveryFieldWidthAndFreeCode) {
   const Replay r = replay(t.bytes());
   ASSERT_EQ(r.log.size(), expect.size());
   for (size_t i = 0; i < expect.size(); ++i) ASSERT_EQ(r.log[i], expect[i]) << "record " << i;
+}
+
+// Two threads' streams whose records alternate in time, in runs of every length: the reader
+// delivers a run of one chunk's records until the other's next record comes first (a fast loop
+// that stops at the run's end), so each switch between threads must lose, repeat or reorder
+// nothing, whether it falls on a record the fast loop decodes or on one it leaves to the rest.
+TEST(TraceDecode, InterleavedStreamsMergeRecordByRecord) {
+  TraceBuilder t;
+  std::mt19937_64 rng(77);
+  struct Thread {
+    uint32_t tid;
+    StreamCoder coder;
+    StreamRecords frame;
+    std::vector<uint64_t> live;
+    uint64_t ticks = 0, frame_ticks = 0, last_seq = 0, top = 0;
+  };
+  std::vector<std::unique_ptr<Thread>> threads;
+  for (uint32_t tid : {7u, 8u}) {
+    threads.push_back(std::make_unique<Thread>());
+    threads.back()->tid = tid;
+    threads.back()->top = 0x7f0000000000ull * tid;
+  }
+  uint64_t seq = 0, clock = 1000;
+  std::vector<std::pair<uint64_t, std::string>> expect;  // (ticks, line): distinct ticks
+  auto flush = [&](Thread& th) {
+    t.stream_frame(++seq, th.last_seq, th.tid, th.frame_ticks, th.frame.payload());
+    th.last_seq = seq;
+    th.frame = StreamRecords{};
+  };
+  for (int i = 0; i < 30000; ++i) {
+    // Runs of 1 to ~100 records of one thread, then of the other; each record at its own tick.
+    Thread& th = *threads[(i / (1 + (rng() % 3 == 0 ? rng() % 100 : 0))) % 2 == 0 ? 0 : 1];
+    if (th.frame.records.bytes.size() > 2 * TraceBuilder::kChunkSize) flush(th);
+    if (th.frame.records.bytes.empty()) th.frame_ticks = th.ticks;
+    clock += 1 + rng() % 3;
+    const uint64_t dt = clock - th.ticks;
+    th.ticks = clock;
+    const std::string who = "tid=" + std::to_string(th.tid);
+    if (!th.live.empty() && rng() % 2 == 0) {
+      const size_t pick = rng() % th.live.size();
+      const uint64_t address = th.live[pick];
+      th.live[pick] = th.live.back();
+      th.live.pop_back();
+      th.frame.free(th.coder, dt, 11, address);
+      expect.emplace_back(clock, "free " + who + " api=free addr=" + LoggingVisitor::hex(address));
+    } else {
+      th.top += 16 * (1 + rng() % 8);
+      const uint64_t size = rng() % 5000, stack = rng() % 300;
+      th.frame.alloc(th.coder, dt, 0, size, th.top, stack);
+      th.live.push_back(th.top);
+      expect.emplace_back(clock, "alloc " + who + " api=malloc size=" + std::to_string(size) +
+                                     " addr=" + LoggingVisitor::hex(th.top) +
+                                     " stack=" + std::to_string(stack));
+    }
+  }
+  for (auto& th : threads) flush(*th);
+  const Replay r = replay(t.bytes());
+  ASSERT_EQ(r.log.size(), expect.size());
+  for (size_t i = 0; i < expect.size(); ++i)
+    ASSERT_EQ(r.log[i], at(expect[i].first) + expect[i].second) << "record " << i;
 }
 
 // Corruption in the middle of a long frame (where fields are read without bounds checks) is
