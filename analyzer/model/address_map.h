@@ -13,14 +13,15 @@
 // clusters when pages are dense with live blocks (8-byte blocks of jemalloc, say) and their runs
 // overlap; so a key that would land more than kMaxLocalProbe slots past its home switches the
 // table, at that size, to plain Fibonacci hashing of the whole address, which spreads any key
-// set. Each doubling tries locality again. Small tables (they fit in the caches) always scatter.
+// set. Each growth tries locality again. Small tables (they fit in the caches) always scatter.
 // Measured against std::unordered_map (one allocation per block), abseil's flat_hash_map
 // (tombstones), and scatter-only hashing in README "Analysis speed".
 //
 // Memory: (8 + sizeof(Value)) bytes per slot; at most 3/4 of the slots are used before the table
-// doubles, so 4/3 to 8/3 slots per live block (below 16 Ki slots 1/2, 2 to 4: see over_load). It
-// grows with the most blocks live at once, never with the number of events. A big table lives in
-// transparent huge pages (support/zeroed_pages.h).
+// grows, so 4/3 to 8/3 slots per live block (below 16 Ki slots 1/2, 2 to 4: see over_load; from
+// 16 Ki to 1 Mi slots up to 16/3: see next_capacity). It grows with the most blocks live at once,
+// never with the number of events. A big table lives in transparent huge pages
+// (support/zeroed_pages.h).
 #pragma once
 
 #include <cstddef>
@@ -50,7 +51,7 @@ class AddressMap {
       has_zero_ = true;
       return {&zero_value_, inserted};
     }
-    if (over_load(size_ + 1)) rehash(capacity() < 64 ? 64 : capacity() * 2);
+    if (over_load(size_ + 1)) rehash(next_capacity());
     const size_t start = home(address);
     for (size_t i = start;; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
@@ -144,13 +145,25 @@ class AddressMap {
 
   static constexpr size_t kMaxLocalProbe = 256;        // slots: a 6 KiB scan at most
   static constexpr size_t kMinLocalCapacity = 1u << 14;  // below, the table fits in L2
+  static constexpr size_t kMaxQuadrupledCapacity = 1u << 20;
 
-  // A table that fits in the caches doubles at half full, a big one at three quarters: in a
+  // A table that fits in the caches grows at half full, a big one at three quarters: in a
   // small table the time is the probe and backward-shift loops, not misses, and runs half as
   // long cost at most 384 KiB (churn, 256 live blocks: the model thread 64 -> 42 ms CPU; at half
   // full a big table costs more in misses than it saves: python3 91 -> 124 ms, 54 -> 91 MB).
   bool over_load(size_t entries) const {
     return capacity() < kMinLocalCapacity ? entries * 2 > capacity() : entries * 4 > capacity() * 3;
+  }
+
+  // A table past the caches but below 1 Mi slots (24 MiB for the model) grows fourfold: moving
+  // the entries is memory-bound, and python3's trace (700 k live blocks) moved 765 k of them
+  // through six doublings from 16 Ki slots, 252 k through three quadruplings: its report 95 ->
+  // 89 ms (medians of 21 paired runs), peak RSS 63 -> 56 MB (fewer old tables alive at once).
+  // Above, doubling keeps the slack to a few tens of MiB.
+  size_t next_capacity() const {
+    if (capacity() < 64) return 64;
+    const bool quadruple = capacity() >= kMinLocalCapacity && capacity() < kMaxQuadrupledCapacity;
+    return capacity() * (quadruple ? 4 : 2);
   }
 
   size_t home(uint64_t key) const {

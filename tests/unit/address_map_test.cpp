@@ -130,6 +130,33 @@ TEST(AddressMap, HeapChurnMatchesUnorderedMap) {
   EXPECT_EQ(c.map().size(), 0u);
 }
 
+// Memory stays proportional to the live blocks: after each insertion the table has room for
+// them at its load limit, and at most 4 slots per entry while it fits in the caches, 16/3 while
+// it quadruples (16 Ki to 1 Mi slots), 8/3 above.
+TEST(AddressMap, CapacityStaysWithinItsBoundOfTheEntries) {
+  AddressMap<Block> map;
+  size_t growths = 0, last_capacity = 0;
+  for (uint64_t n = 1; n <= 1'500'000; ++n) {
+    map.try_emplace(0x7f0000000000 + 48 * n);
+    const size_t capacity = map.capacity();
+    if (capacity == last_capacity) continue;
+    ++growths;
+    last_capacity = capacity;
+    ASSERT_GE(capacity, n * 4 / 3) << n;
+    const double per_entry = static_cast<double>(capacity) / static_cast<double>(n);
+    if (capacity <= (1u << 14)) {
+      ASSERT_LE(per_entry, n < 32 ? 64.0 : 4.0) << n;
+    } else if (capacity <= (1u << 20)) {
+      ASSERT_LE(per_entry, 16.0 / 3 + 0.01) << n;
+    } else {
+      ASSERT_LE(per_entry, 8.0 / 3 + 0.01) << n;
+    }
+  }
+  EXPECT_EQ(map.size(), 1'500'000u);
+  // 64 to 16 Ki doubling, then to 1 Mi in three steps of four, then 2 Mi.
+  EXPECT_EQ(growths, 1u + 8 + 3 + 1);
+}
+
 // 8-byte blocks packed back to back (a jemalloc small-size slab): pages full of live blocks make
 // the page runs overlap, so the table must switch to scattered placement and stay correct.
 TEST(AddressMap, DensePagesSwitchToScatteredPlacement) {
