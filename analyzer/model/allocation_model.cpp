@@ -15,6 +15,7 @@ void AllocationModel::read_all(TraceReader& reader) {
 
 StackStats& AllocationModel::grow_stats(uint32_t stack_id) {
   stats_.resize(stack_id + 1);
+  if (summary_.sample_bytes) estimated_allocations_by_stack_.resize(stats_.size());
   return stats_[stack_id];
 }
 
@@ -83,7 +84,8 @@ void AllocationModel::finish() {
     summary_.recorded_allocations = summary_.allocations;
     summary_.allocations = static_cast<uint64_t>(std::llround(estimated_allocations_));
     summary_.frees = static_cast<uint64_t>(std::llround(estimated_frees_));
-    for (StackStats& s : stats_) s.allocations = static_cast<uint64_t>(std::llround(s.estimated_allocations));
+    for (size_t id = 0; id < stats_.size(); ++id)
+      stats_[id].allocations = static_cast<uint64_t>(std::llround(estimated_allocations_by_stack_[id]));
     double leaked_variance = 0, leaked_blocks = 0;
     live_.for_each([&](uint64_t, const LiveBlock& block) {
       const double estimate = static_cast<double>(block.size);

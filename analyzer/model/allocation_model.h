@@ -23,7 +23,8 @@
 
 namespace heapline::analysis {
 
-struct StackStats {
+// One cache line (and a power of two: indexing is a shift): two of them are touched per record.
+struct alignas(64) StackStats {
   uint64_t allocations = 0;
   uint64_t bytes_allocated = 0;
   uint64_t live_bytes = 0;
@@ -32,8 +33,8 @@ struct StackStats {
   uint64_t peak_bytes = 0;  // live bytes of this stack at the global peak (final after finish())
   uint64_t peak_blocks = 0;
   uint64_t captured_peak = 0;  // which peak peak_bytes belongs to (see the header comment)
-  double estimated_allocations = 0;  // sampling mode: sum of the records' weights
 };
+static_assert(sizeof(StackStats) == 64);
 
 struct Summary {
   uint64_t allocations = 0;
@@ -152,6 +153,7 @@ class AllocationModel final : public RecordVisitor, public AddressLookahead {
   uint64_t live_bytes_ = 0;
   uint64_t peak_epoch_ = 0;  // bumped whenever the peak rises
   std::vector<StackStats> stats_;
+  std::vector<double> estimated_allocations_by_stack_;  // sampling mode: sums of the weights
   std::vector<StackTrace> stacks_;
   uint64_t last_alloc_address_ = 0;  // for temporaries: an alloc immediately freed
   bool last_alloc_pending_ = false;
@@ -197,7 +199,7 @@ inline void AllocationModel::on_alloc(const AllocRecord& r) {
   StackStats& s = stats_for(r.stack_id);
   capture_for_peak(s);
   ++s.allocations;
-  if (sampled) s.estimated_allocations += weight;
+  if (sampled) estimated_allocations_by_stack_[r.stack_id] += weight;
   s.bytes_allocated += size;
   s.live_bytes += size;
   ++s.live_blocks;
