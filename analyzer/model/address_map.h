@@ -57,8 +57,8 @@ class AddressMap {
       Slot& s = slots_[i];
       if (s.key == address) return {&s.value, false};
       if (s.key == 0) {
-        if (!scatter_ && ((i - start) & mask_) > kMaxLocalProbe) {
-          scatter_ = true;
+        if (((i - start) & mask_) > max_probe_) {
+          set_scatter(true);
           rehash(capacity());
           return try_emplace(address);
         }
@@ -167,9 +167,17 @@ class AddressMap {
   }
 
   size_t home(uint64_t key) const {
-    if (scatter_) return static_cast<size_t>((key * kGolden) >> shift_);
-    const size_t run = static_cast<size_t>(((key >> 12) * kGolden) >> shift_);
-    return (run + static_cast<size_t>((key >> 4) & 255)) & mask_;
+    // Locality: the page's run plus the offset in the page. Scattered: page_shift_ and
+    // offset_mask_ are 0, so this is the whole address's Fibonacci hash (no branch on the mode).
+    const size_t run = static_cast<size_t>(((key >> page_shift_) * kGolden) >> shift_);
+    return (run + static_cast<size_t>((key >> 4) & offset_mask_)) & mask_;
+  }
+
+  void set_scatter(bool scatter) {
+    scatter_ = scatter;
+    page_shift_ = scatter ? 0 : 12;
+    offset_mask_ = scatter ? 0 : 255;
+    max_probe_ = scatter ? SIZE_MAX : kMaxLocalProbe;
   }
 
   // Moves every entry into a table of `new_capacity` slots, trying locality first when the
@@ -181,12 +189,12 @@ class AddressMap {
     mask_ = new_capacity - 1;
     shift_ = 64;
     for (size_t c = new_capacity; c > 1; c >>= 1) --shift_;
-    if (new_capacity != old_capacity) scatter_ = new_capacity < kMinLocalCapacity;
+    if (new_capacity != old_capacity) set_scatter(new_capacity < kMinLocalCapacity);
     for (;;) {
       storage_ = ZeroedPages(new_capacity * sizeof(Slot));  // every key 0
       slots_ = static_cast<Slot*>(storage_.data());
       if (place_all(old, old_capacity)) return;
-      scatter_ = true;  // only a local placement can fail
+      set_scatter(true);  // only a local placement can fail
     }
   }
 
@@ -197,7 +205,7 @@ class AddressMap {
       const size_t start = home(from[i].key);
       size_t j = start;
       while (slots_[j].key != 0) j = (j + 1) & mask_;
-      if (!scatter_ && ((j - start) & mask_) > kMaxLocalProbe) return false;
+      if (((j - start) & mask_) > max_probe_) return false;
       slots_[j] = from[i];
     }
     return true;
@@ -211,6 +219,10 @@ class AddressMap {
   unsigned shift_ = 64;
   size_t size_ = 0;    // entries in slots_ (the zero key not counted)
   bool scatter_ = true;  // home() by the whole address, not by page run + offset
+  // What home() and insertion use of the mode (set_scatter).
+  unsigned page_shift_ = 0;
+  uint64_t offset_mask_ = 0;
+  size_t max_probe_ = SIZE_MAX;
   bool has_zero_ = false;
   Value zero_value_{};
 };
