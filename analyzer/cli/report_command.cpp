@@ -55,6 +55,7 @@ int report_command(const ReportOptions& options) {
     }
     if (paths.size() > 1) return report_tree(paths, options, analysis);
     analysis.leak_groups = options.json;  // the text report shows leaked bytes by line only
+    analysis.leave_to_exit = true;        // the process ends once the report is printed
     const Report report = analyze_trace(paths.front(), analysis);
     if (options.json) {
       print_report_json(report, stdout);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <tuple>
 #include <unordered_map>
 
@@ -51,12 +52,18 @@ void prefetch_report_debug_info(AllocationModel& model, Symbolizer& symbolizer, 
 }
 
 Report analyze_trace(const std::string& path, const AnalysisOptions& options) {
-  TraceReader reader(path);
-  AllocationModel model;
-  Symbolizer symbolizer;
-  prefetch_report_debug_info(model, symbolizer, options.leak_groups);
-  model.read_all(reader);
-  return build_report(reader.info(), model, symbolizer, options);
+  auto reader = std::make_unique<TraceReader>(path);
+  auto model = std::make_unique<AllocationModel>();
+  auto symbolizer = std::make_unique<Symbolizer>();
+  prefetch_report_debug_info(*model, *symbolizer, options.leak_groups);
+  model->read_all(*reader);
+  Report report = build_report(reader->info(), *model, *symbolizer, options);
+  if (options.leave_to_exit) {
+    [[maybe_unused]] TraceReader* kept_reader = reader.release();
+    [[maybe_unused]] AllocationModel* kept_model = model.release();
+    [[maybe_unused]] Symbolizer* kept_symbolizer = symbolizer.release();
+  }
+  return report;
 }
 
 Report build_report(const TraceInfo& trace, const AllocationModel& model, Symbolizer& symbolizer,
