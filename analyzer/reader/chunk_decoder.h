@@ -172,17 +172,18 @@ inline int ChunkDecoder::deliver_fast(Visitor& v, uint64_t end_ns) {
     }
     format::Cursor r = c;
     ++r.p;
-    const uint64_t delta = r.varint();
+    // The room checked above holds every varint of the record's own section read below.
+    const uint64_t delta = r.varint_in_room();
     const uint8_t api = *r.p++;
     if (!r.ok || api >= static_cast<uint8_t>(format::AllocApi::kCount)) break;
     const uint64_t time_ns = (ticks + delta) << shift;
     if (time_ns >= end_ns) break;  // not this run's: advance() decodes it
     // From here a field that does not decode ends the chunk, as in advance_fast.
     if (kind == static_cast<uint8_t>(format::RecordKind::kAlloc)) {
-      const uint64_t size = sizes.varint();
+      const uint64_t size = sizes.varint_in_room();
       uint64_t address = 0;
       if (stream.history.decode(addresses, address)) stream.ordinals.on_alloc(address);
-      const uint64_t stack_id = r.varint();
+      const uint64_t stack_id = r.varint_in_room();
       if (!r.ok || !sizes.ok || !addresses.ok) {
         result = -1;
         break;
@@ -190,7 +191,7 @@ inline int ChunkDecoder::deliver_fast(Visitor& v, uint64_t end_ns) {
       v.on_alloc({time_ns, tid, static_cast<format::AllocApi>(api), size, address,
                   static_cast<uint32_t>(stack_id)});
     } else {
-      const uint64_t code = r.varint();
+      const uint64_t code = r.varint_in_room();
       uint64_t address = 0;
       if (code == format::kFreeByAddress) {
         stream.history.decode(r, address);

@@ -220,6 +220,22 @@ struct Cursor {
     }
     return long_varint();
   }
+  // varint() where the caller made sure kMaxVarintSize bytes are left (a decoder that checked
+  // the room for a whole record): no bounds check.
+  uint64_t varint_in_room() {
+    const uint64_t b0 = p[0];
+    if (b0 < 0x80) {
+      ++p;
+      return b0;
+    }
+    const uint64_t b1 = p[1];
+    if (b1 < 0x80) {
+      p += 2;
+      return (b0 & 0x7f) | b1 << 7;
+    }
+    uint64_t v;
+    return varint_with_room(p, v) ? v : fail();
+  }
   [[gnu::noinline]] uint64_t long_varint() {
     // Where a whole varint's room is left (all but a section's last bytes), no bounds check
     // per byte.

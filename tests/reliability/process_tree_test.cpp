@@ -102,7 +102,9 @@ TEST_F(ProcessTreeTest, EveryProcessHasItsOwnCompleteTraceWithItsParentsPid) {
   ASSERT_EQ(images.size(), 2u);
   for (const TraceTally* image : images) {
     EXPECT_EQ(image->header.ppid, root_pid);
-    if (image != leaves[1301]) EXPECT_TRUE(image->ended_by_exec(REL_TREE)) << image->path;
+    if (image != leaves[1301]) {
+      EXPECT_TRUE(image->ended_by_exec(REL_TREE)) << image->path;
+    }
   }
   EXPECT_TRUE(leaves[1301]->execs.empty());
   // vfork + exec: the child ran on the root's memory until its exec; nothing of it, neither its
