@@ -18,7 +18,7 @@
 // (tombstones), and scatter-only hashing in README "Analysis speed".
 //
 // Memory: (8 + sizeof(Value)) bytes per slot; at most 3/4 of the slots are used before the table
-// grows, so 4/3 to 8/3 slots per live block (below 16 Ki slots 1/2, 2 to 4: see over_load; from
+// grows, so 4/3 to 8/3 slots per live block (below 16 Ki slots 1/2, 2 to 4: see max_entries; from
 // 16 Ki to 1 Mi slots up to 16/3: see next_capacity). It grows with the most blocks live at once,
 // never with the number of events. A big table lives in transparent huge pages
 // (support/zeroed_pages.h).
@@ -51,7 +51,7 @@ class AddressMap {
       has_zero_ = true;
       return {&zero_value_, inserted};
     }
-    if (over_load(size_ + 1)) rehash(next_capacity());
+    if (size_ >= max_entries_) rehash(next_capacity());
     const size_t start = home(address);
     for (size_t i = start;; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
@@ -151,8 +151,8 @@ class AddressMap {
   // small table the time is the probe and backward-shift loops, not misses, and runs half as
   // long cost at most 384 KiB (churn, 256 live blocks: the model thread 64 -> 42 ms CPU; at half
   // full a big table costs more in misses than it saves: python3 91 -> 124 ms, 54 -> 91 MB).
-  bool over_load(size_t entries) const {
-    return capacity() < kMinLocalCapacity ? entries * 2 > capacity() : entries * 4 > capacity() * 3;
+  static size_t max_entries(size_t capacity) {
+    return capacity < kMinLocalCapacity ? capacity / 2 : capacity / 4 * 3;
   }
 
   // A table past the caches but below 1 Mi slots (24 MiB for the model) grows fourfold: moving
@@ -187,6 +187,7 @@ class AddressMap {
     const Slot* old = slots_;
     const size_t old_capacity = old ? capacity() : 0;
     mask_ = new_capacity - 1;
+    max_entries_ = max_entries(new_capacity);
     shift_ = 64;
     for (size_t c = new_capacity; c > 1; c >>= 1) --shift_;
     if (new_capacity != old_capacity) set_scatter(new_capacity < kMinLocalCapacity);
@@ -218,6 +219,7 @@ class AddressMap {
   size_t mask_ = 0;    // capacity - 1 (capacity is a power of two); 0 before the first insert
   unsigned shift_ = 64;
   size_t size_ = 0;    // entries in slots_ (the zero key not counted)
+  size_t max_entries_ = 0;  // the table grows when an insertion finds this many
   bool scatter_ = true;  // home() by the whole address, not by page run + offset
   // What home() and insertion use of the mode (set_scatter).
   unsigned page_shift_ = 0;
