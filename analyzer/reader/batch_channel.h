@@ -108,6 +108,11 @@ class BatchChannel {
     std::lock_guard lock(mutex_);
     return error_;
   }
+  // Whether the reader sleeps until batches are free (past its spin).
+  bool reader_asleep() {
+    std::lock_guard lock(mutex_);
+    return reader_asleep_;
+  }
 
  private:
   static constexpr std::chrono::microseconds kSpin{200};

@@ -246,11 +246,12 @@ TEST(BatchChannelTest, CancelWakesAReaderAsleepForEmptyBatches) {
     }
   });
   // All four batches end up full and the reader asleep (past its spin) waiting for an empty one.
-  while (filled < 4) std::this_thread::yield();
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (!channel.reader_asleep()) std::this_thread::yield();
+  EXPECT_EQ(filled, 4);
   // One batch back is not enough to wake it (it waits for half of them), cancelling is.
   channel.recycle(channel.take_full());
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(channel.reader_asleep());
   EXPECT_EQ(filled, 4);
   channel.cancel();
   reader.join();
