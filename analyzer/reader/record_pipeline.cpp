@@ -88,7 +88,7 @@ class BatchWriter final : public RecordVisitor {
 
   // Hands over what is left (the reader is done).
   void flush_last() {
-    batch_->count = static_cast<size_t>(next_ - batch_->events.get());
+    seal();
     if (batch_->count != 0) channel_.publish(batch_);
     else channel_.recycle(batch_);
     batch_ = nullptr;
@@ -100,11 +100,12 @@ class BatchWriter final : public RecordVisitor {
     if (++next_ == end_) flush();
   }
   [[gnu::noinline]] void flush() {
-    batch_->count = static_cast<size_t>(next_ - batch_->events.get());
+    seal();
     channel_.publish(batch_);
     batch_ = nullptr;
     take();
   }
+  void seal() { batch_->count = static_cast<size_t>(next_ - batch_->events.get()); }
   void take() {
     batch_ = channel_.take_empty();
     next_ = batch_->events.get();

@@ -221,7 +221,9 @@ struct Cursor {
     return long_varint();
   }
   // varint() where the caller made sure kMaxVarintSize bytes are left (a decoder that checked
-  // the room for a whole record): no bounds check.
+  // the room for a whole record): no bounds check. Its short path is varint()'s, spelled out
+  // again on purpose: one inline helper for both (a flag or a sentinel return) cost the reader
+  // thread 1.5% more instructions on containers (371 -> 377 M, callgrind).
   uint64_t varint_in_room() {
     const uint64_t b0 = p[0];
     if (b0 < 0x80) {
