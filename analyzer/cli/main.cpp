@@ -5,7 +5,28 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include "commands.h"
+
+namespace {
+
+// A report that could not be written (a full disk, a closed pipe) is an error, not a success
+// with a short file. The final flush names the reason; a write that failed earlier (the buffer
+// filled up on the way) left only stdio's error flag, and errno may be long gone by then.
+int with_output_checked(int status) {
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "heapline: cannot write the output: %s\n",
+                 errno ? std::strerror(errno) : "write error");
+    return 2;
+  }
+  return status;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace heapline::cli;
@@ -111,10 +132,10 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (*run_cmd) return run_command(run);
-  if (*dump_cmd) return dump_command(dump);
-  if (*report_cmd) return report_command(report);
-  if (*lines_cmd) return lines_command(lines);
-  if (*plot_cmd) return plot_command(plot);
+  if (*dump_cmd) return with_output_checked(dump_command(dump));
+  if (*report_cmd) return with_output_checked(report_command(report));
+  if (*lines_cmd) return with_output_checked(lines_command(lines));
+  if (*plot_cmd) return with_output_checked(plot_command(plot));
   if (*leaks_cmd) {
     if (*fail_opt) {
       try {
@@ -124,7 +145,7 @@ int main(int argc, char** argv) {
         return 2;
       }
     }
-    return leaks_command(leaks);
+    return with_output_checked(leaks_command(leaks));
   }
   return 2;
 }

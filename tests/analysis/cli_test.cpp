@@ -237,6 +237,20 @@ TEST(BadInput, ForeignEmptyAndMissingFilesAreRefused) {
   expect_refused(text, "0");
 }
 
+// A full disk under the report: exit status 2 and a message, not 0 and an empty file.
+TEST(BadInput, AReportThatCannotBeWrittenIsAnError) {
+  Traced run;
+  trace_program(run, {ANALYSIS_LEAKS_CXX});
+  for (const std::string command : {"report --json", "report", "leaks", "dump"}) {
+    const Outcome o = run_program(
+        {"/bin/sh", "-c", std::string(HEAPLINE_CLI) + " " + command + " " + run.trace + " > /dev/full"},
+        {});
+    EXPECT_TRUE(o.exited(2)) << command << ": " << o.describe();
+    EXPECT_NE(o.err.find("heapline: cannot write the output"), std::string::npos)
+        << command << ": " << o.err;
+  }
+}
+
 TEST(BadInput, CorruptHeaderAndFrameAreRefusedWithTheirOffsets) {
   Traced run;
   trace_program(run, {ANALYSIS_THREADS});
