@@ -19,6 +19,17 @@ StackStats& AllocationModel::grow_stats(uint32_t stack_id) {
   return stats_[stack_id];
 }
 
+AllocationModel::BlockFigures AllocationModel::unpack_rare(uint64_t address,
+                                                           const LiveBlock& block) {
+  uint64_t size = block.size;
+  if (size == kHugeSize) {
+    const auto it = huge_sizes_.find(address);
+    size = it->second;
+    huge_sizes_.erase(it);
+  }
+  return figures_of(size);
+}
+
 void AllocationModel::on_stack(const StackRecord& r) {
   see_time(r.time_ns);
   if (r.stack_id >= stacks_.size()) stacks_.resize(r.stack_id + 1);
@@ -87,10 +98,12 @@ void AllocationModel::finish() {
     for (size_t id = 0; id < stats_.size(); ++id)
       stats_[id].allocations = static_cast<uint64_t>(std::llround(estimated_allocations_by_stack_[id]));
     double leaked_variance = 0, leaked_blocks = 0;
-    live_.for_each([&](uint64_t, const LiveBlock& block) {
-      const double estimate = static_cast<double>(block.size);
-      leaked_variance += estimate * estimate * (1 - 1 / block.weight);
-      leaked_blocks += block.weight;
+    live_.for_each([&](uint64_t address, const LiveBlock& block) {
+      const uint64_t size = block.size == kHugeSize ? huge_sizes_.at(address) : block.size;
+      const BlockFigures figures = figures_of(size);
+      const double estimate = static_cast<double>(figures.bytes);
+      leaked_variance += estimate * estimate * (1 - 1 / figures.weight);
+      leaked_blocks += figures.weight;
     });
     summary_.leaked_blocks = static_cast<uint64_t>(std::llround(leaked_blocks));
     summary_.bytes_allocated_stderr = std::sqrt(bytes_allocated_variance_);

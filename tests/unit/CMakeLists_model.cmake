@@ -29,3 +29,9 @@ gtest_discover_tests(json_report_test DISCOVERY_MODE PRE_TEST PROPERTIES TIMEOUT
 add_executable(frame_pool_test ${CMAKE_CURRENT_LIST_DIR}/frame_pool_test.cpp)
 target_link_libraries(frame_pool_test PRIVATE heapline_analysis GTest::gtest_main)
 gtest_discover_tests(frame_pool_test DISCOVERY_MODE PRE_TEST PROPERTIES TIMEOUT 60)
+
+# allocation_model_test: the model's and the live replay's figures for records fed directly,
+# with blocks of 4 GiB and more (kept beside the live map), full and sampled.
+add_executable(allocation_model_test ${CMAKE_CURRENT_LIST_DIR}/allocation_model_test.cpp)
+target_link_libraries(allocation_model_test PRIVATE heapline_analysis GTest::gtest_main)
+gtest_discover_tests(allocation_model_test DISCOVERY_MODE PRE_TEST PROPERTIES TIMEOUT 60)
