@@ -19,17 +19,6 @@ StackStats& AllocationModel::grow_stats(uint32_t stack_id) {
   return stats_[stack_id];
 }
 
-AllocationModel::BlockFigures AllocationModel::unpack_rare(uint64_t address,
-                                                           const LiveBlock& block) {
-  uint64_t size = block.size;
-  if (size == kHugeSize) {
-    const auto it = huge_sizes_.find(address);
-    size = it->second;
-    huge_sizes_.erase(it);
-  }
-  return figures_of(size);
-}
-
 void AllocationModel::on_stack(const StackRecord& r) {
   see_time(r.time_ns);
   if (r.stack_id >= stacks_.size()) stacks_.resize(r.stack_id + 1);
@@ -99,8 +88,7 @@ void AllocationModel::finish() {
       stats_[id].allocations = static_cast<uint64_t>(std::llround(estimated_allocations_by_stack_[id]));
     double leaked_variance = 0, leaked_blocks = 0;
     live_.for_each([&](uint64_t address, const LiveBlock& block) {
-      const uint64_t size = block.size == kHugeSize ? huge_sizes_.at(address) : block.size;
-      const BlockFigures figures = figures_of(size);
+      const BlockFigures figures = figures_of(sizes_.peek(address, block.size));
       const double estimate = static_cast<double>(figures.bytes);
       leaked_variance += estimate * estimate * (1 - 1 / figures.weight);
       leaked_blocks += figures.weight;

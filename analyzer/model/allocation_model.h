@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "model/address_map.h"
+#include "model/block_sizes.h"
 #include "tick_order.h"
 #include "model/module_table.h"
 #include "reader/record_pipeline.h"
@@ -123,16 +124,13 @@ class AllocationModel final : public RecordVisitor, public AddressLookahead {
   const std::vector<StackTrace>& stacks() const { return stacks_; }
 
  private:
-  // 8 bytes, so a slot of the live map is 16 (4 to a cache line, not 2.7): python3's table of
-  // 700 k blocks is a third smaller, with fewer misses and less to move when it grows. What a
-  // sampled block stands for is computed again from its recorded size when it ends.
   struct LiveBlock {
-    uint32_t size;  // requested bytes as recorded; kHugeSize: in huge_sizes_ by address
+    uint32_t size;  // requested bytes as recorded, packed (block_sizes.h)
     uint32_t stack_id;
   };
-  static constexpr uint32_t kHugeSize = UINT32_MAX;
   // What a live block counts for: its bytes (the estimate, in sampling mode) and the
-  // allocations it stands for (1, or 1/p in sampling mode).
+  // allocations it stands for (1, or 1/p in sampling mode). A sampled block's are computed
+  // again from its recorded size when it ends, which keeps LiveBlock at 8 bytes.
   struct BlockFigures {
     uint64_t bytes;
     float weight;
@@ -141,30 +139,18 @@ class AllocationModel final : public RecordVisitor, public AddressLookahead {
   BlockFigures figures_of(uint64_t recorded_size) const {
     if (summary_.sample_bytes == 0) return {recorded_size, 1};
     // Horvitz-Thompson: a block sampled with probability p counts 1/p times.
-    const double weight = sample_weight(recorded_size);
+    const double p = -std::expm1(-static_cast<double>(recorded_size) /
+                                 static_cast<double>(summary_.sample_bytes));
+    const double weight = p > 0 ? 1 / p : 1;
     return {static_cast<uint64_t>(std::llround(static_cast<double>(recorded_size) * weight)),
             static_cast<float>(weight)};
   }
-  double sample_weight(uint64_t recorded_size) const {
-    const double p = -std::expm1(-static_cast<double>(recorded_size) /
-                                 static_cast<double>(summary_.sample_bytes));
-    return p > 0 ? 1 / p : 1;
+  // The figures of the block that `address` held, when it ends. Inline, once per free.
+  BlockFigures end_block(uint64_t address, const LiveBlock& block) {
+    const uint64_t size = sizes_.unpack(address, block.size);
+    if (summary_.sample_bytes == 0) [[likely]] return {size, 1};
+    return figures_of(size);
   }
-  // The slot's value for a block of `recorded_size` bytes at `address`.
-  LiveBlock pack(uint64_t address, uint64_t recorded_size, uint32_t stack_id) {
-    if (recorded_size < kHugeSize) [[likely]]
-      return {static_cast<uint32_t>(recorded_size), stack_id};
-    huge_sizes_[address] = recorded_size;
-    return {kHugeSize, stack_id};
-  }
-  // The figures of the block that `address` held, as when it was allocated; forgets a huge size.
-  // Inline, once per free; a full trace's ordinary block takes the first return.
-  BlockFigures unpack(uint64_t address, const LiveBlock& block) {
-    if (block.size != kHugeSize && summary_.sample_bytes == 0) [[likely]]
-      return {block.size, 1};
-    return unpack_rare(address, block);
-  }
-  BlockFigures unpack_rare(uint64_t address, const LiveBlock& block);
   StackStats& stats_for(uint32_t stack_id) {
     return stack_id < stats_.size() ? stats_[stack_id] : grow_stats(stack_id);
   }
@@ -192,7 +178,7 @@ class AllocationModel final : public RecordVisitor, public AddressLookahead {
   std::vector<StackStats> stats_;
   std::vector<double> estimated_allocations_by_stack_;  // sampling mode: sums of the weights
   std::vector<StackTrace> stacks_;
-  std::unordered_map<uint64_t, uint64_t> huge_sizes_;  // live blocks of 4 GiB or more
+  BlockSizes sizes_;
   uint64_t last_alloc_address_ = 0;  // for temporaries: an alloc immediately freed
   bool last_alloc_pending_ = false;
   double estimated_allocations_ = 0;
@@ -226,7 +212,7 @@ inline void AllocationModel::on_alloc(const AllocRecord& r) {
   // recorded (tick_order.h).
   auto [block, inserted] = live_.try_emplace(r.address);
   if (!inserted) {
-    const BlockFigures ended = unpack(r.address, *block);
+    const BlockFigures ended = end_block(r.address, *block);
     StackStats& old = stats_for(block->stack_id);
     capture_for_peak(old);
     old.live_bytes -= ended.bytes;
@@ -234,7 +220,7 @@ inline void AllocationModel::on_alloc(const AllocRecord& r) {
     live_bytes_ -= ended.bytes;
     tick_order_.owe_free(r.time_ns, r.address);
   }
-  *block = pack(r.address, r.size, r.stack_id);
+  *block = LiveBlock{sizes_.pack(r.address, r.size), r.stack_id};
   StackStats& s = stats_for(r.stack_id);
   capture_for_peak(s);
   ++s.allocations;
@@ -277,7 +263,7 @@ inline void AllocationModel::on_free(const FreeRecord& r) {
 inline bool AllocationModel::release(uint64_t address, bool implicit, bool temporary) {
   LiveBlock block;
   if (!live_.take(address, block)) return false;
-  const BlockFigures figures = unpack(address, block);
+  const BlockFigures figures = end_block(address, block);
   StackStats& s = stats_for(block.stack_id);
   capture_for_peak(s);
   s.live_bytes -= figures.bytes;

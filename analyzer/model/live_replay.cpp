@@ -19,12 +19,11 @@ void LiveReplay::on_alloc(const AllocRecord& r) {
   // As in AllocationModel::on_alloc: a block still live at this address was freed.
   auto [block, inserted] = live_.try_emplace(r.address);
   if (!inserted) {
-    emit(r.time_ns, block->stack_id, -static_cast<int64_t>(block->size));
+    emit(r.time_ns, block->stack_id, -static_cast<int64_t>(bytes_of(r.address, *block)));
     tick_order_.owe_free(r.time_ns, r.address);
   }
-  const uint64_t size = estimated_block_bytes(r.size, sample_bytes_);
-  *block = LiveBlock{size, r.stack_id};
-  emit(r.time_ns, r.stack_id, static_cast<int64_t>(size));
+  *block = LiveBlock{sizes_.pack(r.address, r.size), r.stack_id};
+  emit(r.time_ns, r.stack_id, static_cast<int64_t>(estimated_block_bytes(r.size, sample_bytes_)));
   // Freed by another thread in the same tick, its free merged before it (tick_order.h).
   if (TickOrder::Free early{}; tick_order_.take_early_free(r.time_ns, r.address, r.tid, &early))
     release(r.time_ns, r.address);
@@ -39,8 +38,12 @@ void LiveReplay::on_free(const FreeRecord& r) {
 bool LiveReplay::release(uint64_t time_ns, uint64_t address) {
   LiveBlock block;
   if (!live_.take(address, block)) return false;
-  emit(time_ns, block.stack_id, -static_cast<int64_t>(block.size));
+  emit(time_ns, block.stack_id, -static_cast<int64_t>(bytes_of(address, block)));
   return true;
+}
+
+uint64_t LiveReplay::bytes_of(uint64_t address, const LiveBlock& block) {
+  return estimated_block_bytes(sizes_.unpack(address, block.size), sample_bytes_);
 }
 
 void LiveReplay::on_rss(const RssRecord& r) {

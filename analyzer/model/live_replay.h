@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/address_map.h"
+#include "model/block_sizes.h"
 #include "tick_order.h"
 #include "reader/record_pipeline.h"
 #include "reader/records.h"
@@ -46,14 +47,17 @@ class LiveReplay : public RecordVisitor, public AddressLookahead {
 
  private:
   struct LiveBlock {
-    uint64_t size;
+    uint32_t size;  // as recorded, packed (block_sizes.h); the estimate is computed when it ends
     uint32_t stack_id;
   };
   void emit(uint64_t time_ns, uint32_t stack_id, int64_t delta);
   bool release(uint64_t time_ns, uint64_t address);
+  // The bytes the block that `address` held stands for, when it ends.
+  uint64_t bytes_of(uint64_t address, const LiveBlock& block);
 
   uint64_t sample_bytes_;
   AddressMap<LiveBlock> live_;
+  BlockSizes sizes_;
   TickOrder tick_order_;
   std::vector<LiveChangeListener*> listeners_;
 };
