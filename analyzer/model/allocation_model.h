@@ -146,7 +146,7 @@ class AllocationModel final : public RecordVisitor, public AddressLookahead {
             static_cast<float>(weight)};
   }
   // The figures of the block that `address` held, when it ends. Inline, once per free.
-  BlockFigures end_block(uint64_t address, const LiveBlock& block) {
+  [[gnu::always_inline]] BlockFigures end_block(uint64_t address, const LiveBlock& block) {
     const uint64_t size = sizes_.unpack(address, block.size);
     if (summary_.sample_bytes == 0) [[likely]] return {size, 1};
     return figures_of(size);

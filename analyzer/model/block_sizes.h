@@ -14,18 +14,15 @@ class BlockSizes {
   static constexpr uint32_t kHuge = UINT32_MAX;
 
   // The slot's form of `size` for the block at `address`. Inline, once per allocation.
-  uint32_t pack(uint64_t address, uint64_t size) {
+  [[gnu::always_inline]] uint32_t pack(uint64_t address, uint64_t size) {
     if (size < kHuge) [[likely]] return static_cast<uint32_t>(size);
-    huge_[address] = size;
-    return kHuge;
+    return keep_huge(address, size);
   }
   // The size of the block at `address` whose slot held `packed`, when it ends (forgets it).
-  uint64_t unpack(uint64_t address, uint32_t packed) {
+  // Inline, once per free.
+  [[gnu::always_inline]] uint64_t unpack(uint64_t address, uint32_t packed) {
     if (packed != kHuge) [[likely]] return packed;
-    const auto it = huge_.find(address);
-    const uint64_t size = it->second;
-    huge_.erase(it);
-    return size;
+    return take_huge(address);
   }
   // The same for a block that stays live.
   uint64_t peek(uint64_t address, uint32_t packed) const {
@@ -33,6 +30,18 @@ class BlockSizes {
   }
 
  private:
+  // Out of line: the hot loops that inline pack and unpack keep only the comparison.
+  [[gnu::noinline]] uint32_t keep_huge(uint64_t address, uint64_t size) {
+    huge_[address] = size;
+    return kHuge;
+  }
+  [[gnu::noinline]] uint64_t take_huge(uint64_t address) {
+    const auto it = huge_.find(address);
+    const uint64_t size = it->second;
+    huge_.erase(it);
+    return size;
+  }
+
   std::unordered_map<uint64_t, uint64_t> huge_;
 };
 
