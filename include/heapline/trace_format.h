@@ -192,6 +192,24 @@ inline bool varint_with_room(const uint8_t*& p, uint64_t& v) {
   return true;
 }
 
+// varint_with_room with the 1- and 2-byte varints that are most of a trace's inline: the
+// reader's loop over a chunk's records, which checked the room for a whole record.
+inline bool short_varint_with_room(const uint8_t*& p, uint64_t& v) {
+  const uint64_t b0 = p[0];
+  if (b0 < 0x80) {
+    ++p;
+    v = b0;
+    return true;
+  }
+  const uint64_t b1 = p[1];
+  if (b1 < 0x80) {
+    p += 2;
+    v = (b0 & 0x7f) | b1 << 7;
+    return true;
+  }
+  return varint_with_room(p, v);
+}
+
 // Bounds-checked decoding cursor: any read past the end or malformed varint sets `ok` to false and
 // returns 0, so a reader of a torn or hostile chunk stops cleanly instead of crashing.
 struct Cursor {
@@ -221,22 +239,10 @@ struct Cursor {
     return long_varint();
   }
   // varint() where the caller made sure kMaxVarintSize bytes are left (a decoder that checked
-  // the room for a whole record): no bounds check. Its short path is varint()'s, spelled out
-  // again on purpose: one inline helper for both (a flag or a sentinel return) cost the reader
-  // thread 1.5% more instructions on containers (371 -> 377 M, callgrind).
+  // the room for a whole record): no bounds check.
   uint64_t varint_in_room() {
-    const uint64_t b0 = p[0];
-    if (b0 < 0x80) {
-      ++p;
-      return b0;
-    }
-    const uint64_t b1 = p[1];
-    if (b1 < 0x80) {
-      p += 2;
-      return (b0 & 0x7f) | b1 << 7;
-    }
     uint64_t v;
-    return varint_with_room(p, v) ? v : fail();
+    return short_varint_with_room(p, v) ? v : fail();
   }
   [[gnu::noinline]] uint64_t long_varint() {
     // Where a whole varint's room is left (all but a section's last bytes), no bounds check
@@ -293,26 +299,36 @@ class AddressHistory {
   }
   // False (and `c` failed) on a code that names no address.
   bool decode(Cursor& c, uint64_t& address) {
-    const uint64_t code = c.varint();
-    if (!c.ok) return false;
-    if (code == 0) {
-      address = last_new_ + static_cast<uint64_t>(unzigzag(c.varint()));
-      if (!c.ok) return false;
-      last_new_ = address;
-    } else {
-      if (code > kWindow || code > count_) {
-        c.fail();
-        return false;
-      }
-      address = ring_[(count_ - code) % kWindow];
-    }
-    remember(address);
-    return true;
+    if (decode_with([&c](uint64_t& v) { return v = c.varint(), c.ok; }, address)) return true;
+    c.fail();
+    return false;
+  }
+  // The same from `p`, which has room for two varints (no bounds check), moved past the code;
+  // false on a code that names no address.
+  bool decode_in_room(const uint8_t*& p, uint64_t& address) {
+    return decode_with([&p](uint64_t& v) { return short_varint_with_room(p, v); }, address);
   }
   // An address that took a position without an address code (a free named by ordinal).
   void remember(uint64_t address) { ring_[count_++ % kWindow] = address; }
 
  private:
+  template <typename NextVarint>  // bool(uint64_t&): the code's next varint, false if none
+  bool decode_with(NextVarint next, uint64_t& address) {
+    uint64_t code;
+    if (!next(code)) return false;
+    if (code == 0) {
+      uint64_t delta;
+      if (!next(delta)) return false;
+      address = last_new_ + static_cast<uint64_t>(unzigzag(delta));
+      last_new_ = address;
+    } else {
+      if (code > kWindow || code > count_) return false;
+      address = ring_[(count_ - code) % kWindow];
+    }
+    remember(address);
+    return true;
+  }
+
   uint64_t ring_[kWindow] = {};  // the last kWindow addresses, by position
   uint64_t count_ = 0;           // addresses coded so far in the stream
   uint64_t last_new_ = 0;
