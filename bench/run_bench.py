@@ -297,10 +297,18 @@ def print_row(name, r, modes):
                 note += "; the %d of %d adjacent pairs 3 sd apart: in order in %d/%d seeds" % (
                     *r["resolvable_pairs"], *r["resolvable_pairs_seeds"])
             note += ")"
-        print(f"| {name} | {r['allocations']} | {mode}{note} | {m['slowdown']:.2f}x | "
+        analysis_cell = f"{analysis / 1e6:.2f}" if analysis else "–"
+        if math.isnan(m["slowdown"]):  # the profiler failed: only what it left behind
+            print(f"| {name} | {r['allocations']} | {mode} | failed | | | | "
+                  f"({m['trace_bytes_per_alloc']:.2f}, cut short) | {analysis_cell} |")
+            continue
+        slowdown = f"{m['slowdown']:.2f}x"
+        if "slowdown_in_rounds" in m:
+            slowdown += f" (rounds {m['slowdown_in_rounds']:.2f}x)"
+        print(f"| {name} | {r['allocations']} | {mode}{note} | {slowdown} | "
               f"{m['added_us_per_alloc']:.3f} | {m['cpu_s']:.2f} ({r['untraced_cpu_s']:.2f}) | "
               f"{m['profiler_rss_mib']:.1f} | {m['trace_bytes_per_alloc']:.2f} | "
-              f"{analysis / 1e6:.2f} |")
+              f"{analysis_cell} |")
     if "sampled" in r and "slowdown_in_rounds" in r["sampled"]:
         print(f"#   {name}: sampled slowdown from {r['sampled']['pairs']} (untraced, sampled) "
               f"pairs; in the rounds it was {r['sampled']['slowdown_in_rounds']:.2f}x")
