@@ -129,6 +129,7 @@ void after_fork_in_child() {
   reset_signal_queue_after_fork();
   if (g_state.load() == State::kEnabled) {
     trace_file().abandon_after_fork();
+    reset_drain_after_fork();
     stack_interner().reset_after_fork();
     reset_sampler_after_fork();
     if (!start_trace()) g_state.store(State::kDisabled);

@@ -215,6 +215,8 @@ void record_rss_at(uint64_t time_ns) {
   if (g_ctx.rss_interval_ms) record_rss(time_ns);
 }
 
+void reset_drain_after_fork() { g_pass_done.store(0, std::memory_order_release); }
+
 void drain_now(long timeout_ms) {
   // Change the word the drain sleeps on, not only wake it: a wake that comes just before it
   // goes to sleep would be lost and cost a whole sleep interval.

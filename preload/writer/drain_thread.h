@@ -33,5 +33,9 @@ void record_rss_at(uint64_t time_ns);
 // Asks for one more pass now and waits for it up to `timeout_ms` (used at exit so that the
 // trace on disk is compact; correctness never depends on it).
 void drain_now(long timeout_ms);
+// In a forked child, before its trace starts: the count of finished passes is the parent's, and
+// the child's seal events start again from 0, so drain_now would find its pass long done and
+// not wait (a third of the children of a busy parent left their last records in the ring).
+void reset_drain_after_fork();
 
 }  // namespace heapline::preload

@@ -136,6 +136,7 @@ TraceTally tally_trace(const std::string& path) {
   t.path = path;
   t.header = reader.info().header;
   t.truncated = reader.info().truncated;
+  t.ring_chunks = reader.info().ring_chunks;
   Tallier tallier(t);
   reader.read(tallier);
   return t;

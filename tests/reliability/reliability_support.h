@@ -32,6 +32,7 @@ struct TraceTally {
   std::string path;
   format::FileHeader header{};
   bool truncated = false;
+  size_t ring_chunks = 0;  // chunks read from the ring: not drained when the process ended
   std::map<uint64_t, SizeTally> sizes;
   uint64_t allocations = 0, frees = 0, records = 0;
   uint64_t unmatched_frees = 0;        // free of an address no recorded allocation holds
