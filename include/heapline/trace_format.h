@@ -299,7 +299,11 @@ class AddressHistory {
   }
   // False (and `c` failed) on a code that names no address.
   bool decode(Cursor& c, uint64_t& address) {
-    if (decode_with([&c](uint64_t& v) { return v = c.varint(), c.ok; }, address)) return true;
+    const auto next = [&c](uint64_t& v) {
+      v = c.varint();
+      return c.ok;
+    };
+    if (decode_with(next, address)) return true;
     c.fail();
     return false;
   }
