@@ -45,7 +45,7 @@ void fork_while_allocating(const std::vector<std::string>& args, format::ExitKin
   EXPECT_EQ(r.out, "forked 200\n");
   EXPECT_EQ(heapline_lines(r.err), std::vector<std::string>{});
   ASSERT_EQ(r.traces.size(), kForks + 1u);
-  int children = 0;
+  int children = 0, undrained = 0;
   for (const std::string& path : r.traces) {
     const TraceTally t = tally_trace(path);
     expect_consistent(t);
@@ -65,14 +65,17 @@ void fork_while_allocating(const std::vector<std::string>& args, format::ExitKin
     ASSERT_EQ(t.exits.size(), 1u);
     EXPECT_EQ(t.exits[0], child_end);
     EXPECT_EQ(t.exit_statuses[0], 0);
-    // exit() drains the child's ring into frames before the process ends (_exit does not). It
-    // used to wait for the parent's count of drain passes instead of its own, and about a third
-    // of the children left their last chunk in the ring.
-    if (child_end == format::ExitKind::kExit) {
-      EXPECT_EQ(t.ring_chunks, 0u);
-    }
+    if (t.ring_chunks != 0) ++undrained;
   }
   EXPECT_EQ(children, kForks);
+  // exit() drains the child's ring into frames before the process ends (_exit does not). It
+  // used to wait for the parent's count of drain passes instead of its own, and 93 of the 200
+  // children left their last chunk in the ring. The exit waits for the drain 200 ms at most, so
+  // on a loaded machine (the suite at -j3 beside two CPU hogs) a child may still leave one:
+  // readable, as after a SIGKILL.
+  if (child_end == format::ExitKind::kExit) {
+    EXPECT_LE(undrained, kForks / 10);
+  }
 }
 
 // It used to hang about once in six CI runs: a child forked while another thread's stack capture
