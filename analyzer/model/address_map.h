@@ -86,7 +86,12 @@ class AddressMap {
   // effects and deletes the calls to it, and this one never was in the binary. Before the first
   // insertion slots_ is null and home() 0: a prefetch of null, which never faults.
   void prefetch(uint64_t address) const {
-    asm volatile("prefetcht0 %0" : : "m"(*reinterpret_cast<const char*>(slots_ + home(address))));
+    const char* slot = reinterpret_cast<const char*>(slots_ + home(address));
+#if defined(__x86_64__) || defined(__i386__)
+    asm volatile("prefetcht0 %0" : : "m"(*slot));
+#else
+    __builtin_prefetch(slot);  // may be deleted as above: a lost hint, nothing worse
+#endif
   }
 
   // Removes `address`, copying its value to `out`; false (and `out` untouched) when absent.

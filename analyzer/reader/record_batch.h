@@ -104,7 +104,7 @@ void replay(const Batch& batch, Visitor& v, AddressLookahead* ahead,
     const Event& f = events[i];
     if (f.kind == Kind::kAlloc || f.kind == Kind::kFree) {
       if constexpr (std::is_base_of_v<AddressLookahead, Visitor>)
-        v.will_see(f.b);
+        v.will_see(f.b);  // inlined into the loop for a final visitor (the model)
       else
         ahead->will_see(f.b);
     }
